@@ -1,0 +1,172 @@
+"""The Fuse wire protocol: paths, form fields, response shapes and statuses.
+
+This is the ONE place that knows how Fuse speaks. The hook uses it to talk to Fuse and the
+simulator uses it to answer, so the two cannot drift apart. Every detail that Plum does not
+document publicly is marked ``ASSUMED`` here and listed in the README; change it here only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+DEFAULT_BASE_URL = "https://fuse.plumvoice.com/api"
+
+# Form fields of the queue and bulk_queue requests (documented).
+PHONE_NUMBER = "phone_number"
+START_TIMESTAMP = "start_timestamp"
+END_TIMESTAMP = "end_timestamp"
+MAX_ATTEMPTS = "max_attempts"
+REATTEMPT_WAIT = "reattempt_wait"
+RESULT_URL = "result_url"
+IS_PCI = "is_pci"
+BULK_CSV_FIELD = "csv"
+
+# ASSUMED: the form field carrying the application variables (a JSON object). Plum's older outbound
+# API calls it ``call_parameters``; the connection extra ``variables_field`` overrides it.
+DEFAULT_VARIABLES_FIELD = "call_parameters"
+
+# ASSUMED: the bulk CSV has a header row; this column holds the phone number and every other
+# column becomes an application variable of that name.
+BULK_DESTINATION_COLUMN = "destination"
+
+# Limits of the queue request (documented).
+MAX_ATTEMPTS_RANGE = (1, 10)
+REATTEMPT_WAIT_RANGE = (60, 86_400)
+
+# Call statuses. The progression queued -> dialing -> connected -> completed is documented; the
+# other terminal outcomes are documented for Plum's sibling product and ASSUMED here.
+ACTIVE_STATUSES = frozenset({"queued", "dialing", "connected"})
+SUCCESS_STATUSES = frozenset({"completed"})
+FAILURE_STATUSES = frozenset({"canceled", "failed", "rejected"})  # ASSUMED
+TERMINAL_STATUSES = SUCCESS_STATUSES | FAILURE_STATUSES
+
+
+def queue_path(application_id: int | str, deployment_id: int | str) -> str:
+    return f"/apps/{application_id}/{deployment_id}/queue"
+
+
+def bulk_queue_path(application_id: int | str, deployment_id: int | str) -> str:
+    return f"/apps/{application_id}/{deployment_id}/bulk_queue"
+
+
+def cancel_path(application_id: int | str, deployment_id: int | str) -> str:
+    return f"/apps/{application_id}/{deployment_id}/cancel"
+
+
+def status_path(call_id: int | str) -> str:
+    return f"/outbound/{call_id}"
+
+
+def error_body(message: str) -> dict[str, str]:
+    """Fuse's error shape (documented): ``{"error": "human readable message"}``."""
+    return {"error": message}
+
+
+def error_message(body: Any) -> str | None:
+    """Fuse's own message from an error body, if it has one."""
+    if isinstance(body, Mapping) and isinstance(body.get("error"), str):
+        return str(body["error"])
+    return None
+
+
+def queue_response(call_id: str) -> dict[str, str]:
+    """ASSUMED body of a successful queue request: ``{"call_id": ...}``."""
+    return {"call_id": call_id}
+
+
+def parse_queue_response(body: Any, link_header: str | None) -> str | None:
+    """The new call's id: ASSUMED ``{"call_id": ...}``, else the last segment of the ``Link`` URI."""
+    if isinstance(body, Mapping):
+        call_id = body.get("call_id")
+        if isinstance(call_id, (str, int)) and not isinstance(call_id, bool) and str(call_id).strip():
+            return str(call_id).strip()
+    if link_header:
+        uri = link_header.split(";", 1)[0].strip().strip("<>").rstrip("/")
+        last = uri.rsplit("/", 1)[-1]
+        if last:
+            return last
+    return None
+
+
+def link_header(base_url: str, call_id: str) -> str:
+    """The ``Link`` header of a queue response, pointing at the call's status URI (documented)."""
+    return f"<{base_url.rstrip('/')}{status_path(call_id)}>"
+
+
+def bulk_queue_response(call_ids: list[str]) -> dict[str, list[str]]:
+    """ASSUMED body of a successful bulk_queue request: ``{"call_ids": [...]}`` in row order."""
+    return {"call_ids": call_ids}
+
+
+def parse_bulk_queue_response(body: Any) -> list[str] | None:
+    """The queued calls' ids in row order, or None when the body does not have the ASSUMED shape."""
+    if isinstance(body, Mapping) and isinstance(body.get("call_ids"), list):
+        ids = body["call_ids"]
+        if all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in ids):
+            return [str(i) for i in ids]
+    return None
+
+
+def build_bulk_csv(rows: Iterable[tuple[str, Mapping[str, Any]]]) -> bytes:
+    """The bulk_queue CSV (ASSUMED layout) from ``(tel_uri, variables)`` rows."""
+    rows = list(rows)
+    columns: list[str] = []
+    for _, variables in rows:
+        columns.extend(k for k in variables if k not in columns)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([BULK_DESTINATION_COLUMN, *columns])
+    for destination, variables in rows:
+        writer.writerow([destination, *(_csv_cell(variables.get(c)) for c in columns)])
+    return out.getvalue().encode()
+
+
+def parse_bulk_csv(data: bytes | str) -> list[tuple[str, dict[str, str]]]:
+    """Rows of a bulk_queue CSV as ``(destination, variables)``; the simulator's reading of it."""
+    text = data.decode() if isinstance(data, bytes) else data
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or BULK_DESTINATION_COLUMN not in reader.fieldnames:
+        raise ValueError(f"the CSV needs a header row with a {BULK_DESTINATION_COLUMN!r} column")
+    rows = []
+    for row in reader:
+        destination = (row.pop(BULK_DESTINATION_COLUMN) or "").strip()
+        rows.append((destination, {k: v for k, v in row.items() if k is not None and v not in (None, "")}))
+    return rows
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def status_response(call_details: Mapping[str, Any]) -> dict[str, Any]:
+    """The status body (documented): ``{"call_details": {...}}``."""
+    return {"call_details": dict(call_details)}
+
+
+def parse_status_response(body: Any) -> Mapping[str, Any] | None:
+    """The ``call_details`` object of a status body, or None when it is missing."""
+    if isinstance(body, Mapping) and isinstance(body.get("call_details"), Mapping):
+        return body["call_details"]  # type: ignore[no-any-return]
+    return None
+
+
+def parse_result_callback(body: bytes, content_type: str | None) -> Mapping[str, Any] | None:
+    """A ``result_url`` callback body: ASSUMED JSON (bare or wrapped) or a form-encoded call_details."""
+    from urllib.parse import parse_qs
+
+    if content_type and "json" in content_type:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        return parse_status_response(data) or (data if isinstance(data, Mapping) else None)
+    form = parse_qs(body.decode(errors="replace"))
+    return {k: v[0] for k, v in form.items()} or None
