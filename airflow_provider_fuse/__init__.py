@@ -66,7 +66,9 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "Plum Fuse", "python-modules": ["airflow_provider_fuse.operators.fuse"]}
         ],
-        "sensors": [{"integration-name": "Plum Fuse", "python-modules": ["airflow_provider_fuse.sensors.fuse"]}],
+        "sensors": [
+            {"integration-name": "Plum Fuse", "python-modules": ["airflow_provider_fuse.sensors.fuse"]}
+        ],
         "triggers": [
             {"integration-name": "Plum Fuse", "python-modules": ["airflow_provider_fuse.triggers.fuse"]}
         ],

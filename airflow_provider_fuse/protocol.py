@@ -45,6 +45,11 @@ FAILURE_STATUSES = frozenset({"canceled", "failed", "rejected"})  # ASSUMED
 TERMINAL_STATUSES = SUCCESS_STATUSES | FAILURE_STATUSES
 
 
+# ASSUMED: asking for the status of call id 0 answers 404 to good credentials and 401/403 to bad
+# ones, which lets a connection test prove the credentials without placing a call.
+PROBE_CALL_ID = "0"
+
+
 def queue_path(application_id: int | str, deployment_id: int | str) -> str:
     return f"/apps/{application_id}/{deployment_id}/queue"
 

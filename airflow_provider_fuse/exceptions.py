@@ -1,0 +1,95 @@
+"""One small hierarchy of errors, so callers can catch ``FuseError`` or a precise case.
+
+Every remote error carries the HTTP status and Fuse's own ``error`` message. No message ever holds
+the developer key, and phone numbers in messages are masked by whoever builds the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FuseError(Exception):
+    """Base class of every error this provider raises."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, fuse_message: str | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+        self.fuse_message = fuse_message
+
+
+class FuseValidationError(FuseError, ValueError):
+    """Bad input caught before any request is sent: names the field, the value and what is allowed."""
+
+    def __init__(self, field: str, value: str, allowed: str):
+        super().__init__(f"Invalid {field}: {value}. {allowed}")
+        self.field = field
+
+
+class FuseConfigurationError(FuseError):
+    """The Airflow connection cannot be used as configured (for example plain http to a remote host)."""
+
+
+class FuseRemoteError(FuseError):
+    """Fuse answered with an error status."""
+
+    #: Set on errors of a queue request that may nevertheless have queued the call.
+    call_may_be_queued: bool = False
+
+
+class FuseAuthError(FuseRemoteError):
+    """401 or 403: credentials rejected, inactive account, or no permission for the resource."""
+
+
+class FuseNotFoundError(FuseRemoteError):
+    """404 or 409: unknown or deleted call, application or deployment."""
+
+
+class FuseRequestError(FuseRemoteError):
+    """400 or 405: Fuse refused the request as malformed."""
+
+
+class FuseRateLimitError(FuseRemoteError):
+    """429: Fuse asks us to slow down; ``retry_after`` holds its Retry-After in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class FuseServerError(FuseRemoteError):
+    """5xx: Fuse failed; on a queue request the call may have been queued regardless."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class FuseConnectionError(FuseError):
+    """The request failed in transit: refused, unresolvable, timed out or dropped."""
+
+    def __init__(self, message: str, *, reached_fuse: bool):
+        super().__init__(message)
+        #: False only when the request provably never left this machine (refused, DNS, connect timeout).
+        self.reached_fuse = reached_fuse
+
+    @property
+    def call_may_be_queued(self) -> bool:
+        return self.reached_fuse
+
+
+class FuseResponseError(FuseError):
+    """Fuse answered with a body this provider cannot read (malformed JSON, unexpected shape)."""
+
+
+class FuseCallFailed(FuseError):
+    """The call ended without being completed: failed, rejected or canceled."""
+
+    def __init__(self, message: str, *, call_id: str | None = None, status: str | None = None):
+        super().__init__(message)
+        self.call_id = call_id
+        self.status = status
+
+
+class FuseWaitTimeout(FuseError):
+    """Waiting for a call passed its deadline. The call itself is NOT cancelled."""
