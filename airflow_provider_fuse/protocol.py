@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 DEFAULT_BASE_URL = "https://fuse.plumvoice.com/api"
@@ -33,15 +34,25 @@ DEFAULT_VARIABLES_FIELD = "call_parameters"
 # column becomes an application variable of that name.
 BULK_DESTINATION_COLUMN = "destination"
 
+# The phone_number formats Fuse accepts (documented): digits, an optional ``tel:`` prefix and ``+``,
+# then an optional ``;ani=DIGITS`` (caller id) and ``;postd=DTMF`` in the order of Plum's example.
+# ASSUMED: 3 to 15 digits (E.164's maximum) and DTMF made of 0-9 * # w W and ','.
+PHONE_NUMBER_PATTERN = re.compile(
+    r"(?:tel:)?\+?(?P<digits>[0-9]{3,15})(?:;ani=(?P<ani>[0-9]+))?(?:;postd=(?P<postd>[0-9*#wW,]+))?",
+    re.IGNORECASE,
+)
+
 # Limits of the queue request (documented).
 MAX_ATTEMPTS_RANGE = (1, 10)
 REATTEMPT_WAIT_RANGE = (60, 86_400)
 
 # Call statuses. The progression queued -> dialing -> connected -> completed is documented; the
 # other terminal outcomes are documented for Plum's sibling product and ASSUMED here.
-ACTIVE_STATUSES = frozenset({"queued", "dialing", "connected"})
-SUCCESS_STATUSES = frozenset({"completed"})
-FAILURE_STATUSES = frozenset({"canceled", "failed", "rejected"})  # ASSUMED
+QUEUED, DIALING, CONNECTED, COMPLETED = "queued", "dialing", "connected", "completed"
+CANCELED, FAILED, REJECTED = "canceled", "failed", "rejected"  # ASSUMED
+ACTIVE_STATUSES = frozenset({QUEUED, DIALING, CONNECTED})
+SUCCESS_STATUSES = frozenset({COMPLETED})
+FAILURE_STATUSES = frozenset({CANCELED, FAILED, REJECTED})  # ASSUMED
 TERMINAL_STATUSES = SUCCESS_STATUSES | FAILURE_STATUSES
 
 
@@ -154,6 +165,39 @@ def _csv_cell(value: Any) -> str:
 def status_response(call_details: Mapping[str, Any]) -> dict[str, Any]:
     """The status body (documented): ``{"call_details": {...}}``."""
     return {"call_details": dict(call_details)}
+
+
+def call_details(
+    *,
+    status: str,
+    phone_digits: str,
+    events: Sequence[tuple[str, int]],
+    attempts: int,
+    max_attempts: int,
+    reattempt_wait: int,
+    queued_timestamp: int,
+    start_timestamp: int,
+    end_timestamp: int,
+    duration: int,
+) -> dict[str, Any]:
+    """A ``call_details`` object with the types of Fuse's documented sample.
+
+    Counts and timestamps are numeric strings, ``duration`` and event timestamps are integers and the
+    dialled digits sit inside literal single quotes. ``start_timestamp``/``end_timestamp`` are when the
+    conversation began and ended (as in the sample); ASSUMED ``"0"`` before that has happened.
+    """
+    return {
+        "max_attempts": str(max_attempts),
+        "attempts": str(attempts),
+        "events": [{"event": name, "timestamp": int(at)} for name, at in events],
+        "phone_number": f"'{phone_digits}'",
+        "status": status,
+        "queued_timestamp": str(queued_timestamp),
+        "start_timestamp": str(start_timestamp),
+        "end_timestamp": str(end_timestamp),
+        "reattempt_wait": str(reattempt_wait),
+        "duration": int(duration),
+    }
 
 
 def parse_status_response(body: Any) -> Mapping[str, Any] | None:

@@ -12,6 +12,7 @@ Sync calls use one ``requests.Session`` per hook; async calls (triggers) share o
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import random
@@ -387,8 +388,11 @@ def _transport_error(err: Exception, method: str, path: str, queueing: bool) -> 
     never_reached = isinstance(err, requests.ConnectTimeout) or isinstance(
         reason, (NewConnectionError, ConnectTimeoutError)
     )
-    kind = "timed out" if isinstance(err, requests.Timeout) else "failed"
-    message = f"{method} {path} {kind} before Fuse answered ({type(err).__name__})."
+    if never_reached:
+        message = f"{method} {path} could not connect to Fuse ({type(reason or err).__name__})."
+    else:
+        kind = "timed out" if isinstance(err, requests.Timeout) else "failed"
+        message = f"{method} {path} {kind} before Fuse answered ({type(err).__name__})."
     if queueing and not never_reached:
         message += " The call may have been queued: check Fuse before queueing it again."
     return FuseConnectionError(message, reached_fuse=not never_reached)
@@ -440,9 +444,13 @@ class _SessionPool:
 def _new_session(settings: FuseSettings) -> aiohttp.ClientSession:
     import aiohttp
 
+    credentials = base64.b64encode(f"{settings.login}:{settings.password}".encode()).decode()
     return aiohttp.ClientSession(
-        auth=aiohttp.BasicAuth(settings.login, settings.password),
-        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        headers={
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            "Authorization": f"Basic {credentials}",
+        },
         timeout=aiohttp.ClientTimeout(
             total=None, sock_connect=settings.connect_timeout, sock_read=settings.request_timeout
         ),

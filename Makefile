@@ -1,0 +1,41 @@
+# `make demo` and `make test` work on a bare machine: they create the virtualenv when it is missing.
+PYTHON ?= python3
+VENV ?= .venv
+AIRFLOW_VERSION ?= 3.3.2
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
+
+.PHONY: install test test-suite lint format demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test,dev]' "apache-airflow==$(AIRFLOW_VERSION)" > $(VENV)/pip.log 2>&1 || { tail -40 $(VENV)/pip.log; exit 1; }
+	$(BIN)/python -c "import airflow_provider_fuse, airflow, aiohttp, pytest"
+	@touch $@
+
+## test: lint, type-check and run the whole suite (unit, simulator and `airflow dags test` end to end)
+test: lint test-suite
+
+test-suite: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## demo: the example DAG places and tracks a call against the built-in Fuse simulator
+demo: $(STAMP)
+	$(BIN)/python -m airflow_provider_fuse.demo
+
+bench: $(STAMP)
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,356 @@
+"""FuseHook against requests-mock (sync) and aioresponses (async): status codes, retry rules, auth."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import requests
+import requests_mock as rm
+from aioresponses import aioresponses
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from airflow_provider_fuse.exceptions import (
+    FuseAuthError,
+    FuseConfigurationError,
+    FuseConnectionError,
+    FuseNotFoundError,
+    FuseRateLimitError,
+    FuseRequestError,
+    FuseResponseError,
+    FuseServerError,
+)
+from airflow_provider_fuse.hooks.fuse import USER_AGENT, FuseHook, base_url
+from airflow_provider_fuse.models import CallRequest
+from tests.conftest import DEVELOPER_KEY, FUSE_URL, LOGIN
+
+QUEUE_URL = f"{FUSE_URL}/apps/11/22/queue"
+STATUS_URL = f"{FUSE_URL}/outbound/901"
+SAMPLE = {
+    "call_details": {
+        "max_attempts": "1",
+        "attempts": "1",
+        "events": [
+            {"event": "queued", "timestamp": 1475095892},
+            {"event": "connected", "timestamp": 1475095925},
+        ],
+        "phone_number": "'6173720293'",
+        "status": "completed",
+        "queued_timestamp": "1475095892",
+        "duration": 3,
+    }
+}
+
+
+@pytest.fixture
+def hook(fuse_conn: dict[str, str]) -> FuseHook:
+    return FuseHook(backoff=0)
+
+
+@pytest.fixture
+def request_() -> CallRequest:
+    return CallRequest("+16175551234", caller_id="8009957586", variables={"name": "Ann"})
+
+
+def refused() -> requests.ConnectionError:
+    return requests.ConnectionError(MaxRetryError(None, QUEUE_URL, NewConnectionError(None, "refused")))  # type: ignore[arg-type]
+
+
+# --- queue -------------------------------------------------------------------------------------
+
+
+def test_queue_call_sends_multipart_form_with_auth_and_returns_call_id(
+    hook: FuseHook, request_: CallRequest
+) -> None:
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, json={"call_id": 901})
+        assert hook.queue_call(11, 22, request_) == "901"
+        sent = m.request_history[0]
+    assert sent.headers["Accept"] == "application/json"
+    assert sent.headers["User-Agent"] == USER_AGENT
+    assert sent.headers["Authorization"].startswith("Basic ")
+    assert sent.headers["Content-Type"].startswith("multipart/form-data")
+    body = sent.body.decode()
+    assert 'name="phone_number"\r\n\r\ntel:+16175551234;ani=+18009957586\r\n' in body
+    assert 'name="call_parameters"\r\n\r\n{"name":"Ann"}\r\n' in body
+
+
+def test_queue_call_falls_back_to_the_link_header(hook: FuseHook, request_: CallRequest) -> None:
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, json={}, headers={"Link": f"<{FUSE_URL}/outbound/777>"})
+        assert hook.queue_call(11, 22, request_) == "777"
+
+
+def test_queue_call_without_any_id_says_the_call_is_probably_queued(
+    hook: FuseHook, request_: CallRequest
+) -> None:
+    with rm.Mocker() as m, pytest.raises(FuseResponseError, match="probably queued"):
+        m.post(QUEUE_URL, json={"ok": True})
+        hook.queue_call(11, 22, request_)
+
+
+def test_variables_field_name_comes_from_the_connection_extra(
+    monkeypatch: pytest.MonkeyPatch, request_: CallRequest
+) -> None:
+    conn = {"conn_type": "fuse", "host": FUSE_URL, "login": LOGIN, "password": DEVELOPER_KEY}
+    conn["extra"] = json.dumps({"variables_field": "variables"})
+    monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", json.dumps(conn))
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, json={"call_id": "5"})
+        FuseHook().queue_call(11, 22, request_)
+        assert 'name="variables"' in m.request_history[0].body.decode()
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "fuse_message"),
+    [
+        (400, FuseRequestError, "phone_number is required"),
+        (401, FuseAuthError, "bad credentials"),
+        (403, FuseAuthError, "no permission"),
+        (404, FuseNotFoundError, "deployment not found"),
+        (405, FuseRequestError, "method not allowed"),
+        (409, FuseNotFoundError, "deployment deleted"),
+        (500, FuseServerError, "database error"),
+    ],
+)
+def test_each_status_maps_to_its_error_with_fuse_message(
+    hook: FuseHook, request_: CallRequest, status: int, error: type[Exception], fuse_message: str
+) -> None:
+    with rm.Mocker() as m, pytest.raises(error) as info:
+        m.post(QUEUE_URL, status_code=status, json={"error": fuse_message})
+        hook.queue_call(11, 22, request_)
+    assert info.value.status_code == status  # type: ignore[attr-defined]
+    assert info.value.fuse_message == fuse_message  # type: ignore[attr-defined]
+    assert f"HTTP {status}" in str(info.value) and fuse_message in str(info.value)
+    assert DEVELOPER_KEY not in str(info.value)
+    assert m.call_count == 1
+
+
+def test_queue_500_is_not_retried_and_says_the_call_may_be_queued(
+    hook: FuseHook, request_: CallRequest
+) -> None:
+    with rm.Mocker() as m, pytest.raises(FuseServerError, match="may have been queued") as info:
+        m.post(QUEUE_URL, status_code=500, json={"error": "database error"})
+        hook.queue_call(11, 22, request_)
+    assert m.call_count == 1
+    assert info.value.call_may_be_queued
+
+
+def test_queue_read_timeout_is_sent_exactly_once(hook: FuseHook, request_: CallRequest) -> None:
+    with rm.Mocker() as m, pytest.raises(FuseConnectionError, match="may have been queued") as info:
+        m.post(QUEUE_URL, exc=requests.ReadTimeout)
+        hook.queue_call(11, 22, request_)
+    assert m.call_count == 1
+    assert info.value.reached_fuse
+
+
+def test_queue_dropped_connection_after_sending_is_not_retried(hook: FuseHook, request_: CallRequest) -> None:
+    with rm.Mocker() as m, pytest.raises(FuseConnectionError, match="may have been queued"):
+        m.post(QUEUE_URL, exc=requests.ConnectionError("Connection aborted: RemoteDisconnected"))
+        hook.queue_call(11, 22, request_)
+    assert m.call_count == 1
+
+
+@pytest.mark.parametrize("failure", [requests.ConnectTimeout, "refused"])
+def test_queue_is_retried_when_it_never_reached_fuse(
+    hook: FuseHook, request_: CallRequest, failure: Any
+) -> None:
+    exc = refused() if failure == "refused" else failure
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, [{"exc": exc}, {"exc": exc}, {"json": {"call_id": 42}}])
+        assert hook.queue_call(11, 22, request_) == "42"
+    assert m.call_count == 3
+
+
+def test_queue_refused_with_429_is_retried(hook: FuseHook, request_: CallRequest) -> None:
+    with rm.Mocker() as m:
+        m.post(
+            QUEUE_URL,
+            [
+                {"status_code": 429, "json": {"error": "slow down"}, "headers": {"Retry-After": "0"}},
+                {"json": {"call_id": 43}},
+            ],
+        )
+        assert hook.queue_call(11, 22, request_) == "43"
+    assert m.call_count == 2
+
+
+def test_429_gives_up_after_the_retry_limit(monkeypatch: pytest.MonkeyPatch, request_: CallRequest) -> None:
+    conn = {"conn_type": "fuse", "host": FUSE_URL, "login": LOGIN, "password": DEVELOPER_KEY}
+    conn["extra"] = json.dumps({"retry_limit": 2})
+    monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", json.dumps(conn))
+    with rm.Mocker() as m, pytest.raises(FuseRateLimitError) as info:
+        m.post(QUEUE_URL, status_code=429, json={"error": "slow down"}, headers={"Retry-After": "0"})
+        FuseHook(backoff=0).queue_call(11, 22, request_)
+    assert m.call_count == 3
+    assert info.value.retry_after == 0
+
+
+# --- status, cancel, bulk ------------------------------------------------------------------------
+
+
+def test_get_call_parses_the_documented_sample(hook: FuseHook) -> None:
+    with rm.Mocker() as m:
+        m.get(STATUS_URL, json=SAMPLE)
+        details = hook.get_call(901)
+    assert details.call_id == "901"
+    assert details.status == "completed" and details.succeeded and details.is_terminal
+    assert details.phone_number == "6173720293"
+    assert details.attempts == 1 and details.duration == 3
+
+
+def test_get_call_is_retried_on_5xx_and_timeouts(hook: FuseHook) -> None:
+    with rm.Mocker() as m:
+        m.get(
+            STATUS_URL,
+            [
+                {"status_code": 503, "json": {"error": "busy"}},
+                {"exc": requests.ReadTimeout},
+                {"status_code": 500, "text": "oops"},
+                {"json": SAMPLE},
+            ],
+        )
+        assert hook.get_call(901).status == "completed"
+    assert m.call_count == 4
+
+
+def test_get_call_404_is_not_retried(hook: FuseHook) -> None:
+    with rm.Mocker() as m, pytest.raises(FuseNotFoundError, match="call not found"):
+        m.get(STATUS_URL, status_code=404, json={"error": "call not found"})
+        hook.get_call(901)
+    assert m.call_count == 1
+
+
+def test_malformed_status_body_is_a_response_error(hook: FuseHook) -> None:
+    with rm.Mocker() as m, pytest.raises(FuseResponseError, match="not JSON"):
+        m.get(STATUS_URL, text="{not json")
+        hook.get_call(901)
+
+
+def test_cancel_pending_calls_sends_delete_and_retries_5xx(hook: FuseHook) -> None:
+    with rm.Mocker() as m:
+        m.delete(f"{FUSE_URL}/apps/11/22/cancel", [{"status_code": 502}, {"status_code": 202}])
+        assert hook.cancel_pending_calls(11, 22) is None
+    assert [r.method for r in m.request_history] == ["DELETE", "DELETE"]
+
+
+def test_queue_calls_uploads_one_csv_with_shared_fields(hook: FuseHook) -> None:
+    calls = [
+        CallRequest("+16175551234", variables={"name": "Ann"}, max_attempts=2, reattempt_wait=120),
+        CallRequest(
+            "+16175550000", variables={"name": "Bob", "slot": "10am"}, max_attempts=2, reattempt_wait=120
+        ),
+    ]
+    with rm.Mocker() as m:
+        m.post(f"{FUSE_URL}/apps/11/22/bulk_queue", json={"call_ids": [1, 2]})
+        assert hook.queue_calls(11, 22, calls) == ["1", "2"]
+        body = m.request_history[0].body.decode()
+    assert 'name="max_attempts"\r\n\r\n2\r\n' in body
+    assert "destination,name,slot\ntel:+16175551234,Ann,\ntel:+16175550000,Bob,10am\n" in body
+
+
+def test_queue_calls_with_missing_ids_refuses_to_guess(hook: FuseHook) -> None:
+    calls = [CallRequest("+16175551234"), CallRequest("+16175550000")]
+    with rm.Mocker() as m, pytest.raises(FuseResponseError, match="2 calls"):
+        m.post(f"{FUSE_URL}/apps/11/22/bulk_queue", json={"call_ids": [1]})
+        hook.queue_calls(11, 22, calls)
+
+
+# --- test_connection and configuration -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("response", "ok", "says"),
+    [
+        ({"status_code": 404, "json": {"error": "call not found"}}, True, "reachable"),
+        ({"status_code": 401, "json": {"error": "invalid credentials"}}, False, "rejected the credentials"),
+        ({"status_code": 403, "json": {"error": "inactive"}}, False, "rejected the credentials"),
+        ({"exc": requests.ConnectTimeout}, False, "could not connect"),
+    ],
+)
+def test_test_connection_tells_bad_credentials_from_reachable(
+    hook: FuseHook, response: dict[str, Any], ok: bool, says: str
+) -> None:
+    with rm.Mocker() as m:
+        m.get(f"{FUSE_URL}/outbound/0", **response)
+        result = hook.test_connection()
+    assert result[0] is ok and says in result[1]
+    assert DEVELOPER_KEY not in result[1]
+    assert m.call_count == 1
+    assert all(r.method == "GET" for r in m.request_history)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "schema", "expected"),
+    [
+        (None, None, None, "https://fuse.plumvoice.com/api"),
+        ("fuse.example.com", None, None, "https://fuse.example.com/api"),
+        ("https://fuse.example.com/api/", None, None, "https://fuse.example.com/api"),
+        ("http://127.0.0.1", 8765, "api", "http://127.0.0.1:8765/api"),
+        ("http://localhost:9000/custom", None, None, "http://localhost:9000/custom"),
+    ],
+)
+def test_base_url(host: str | None, port: int | None, schema: str | None, expected: str) -> None:
+    assert base_url(host, port, schema) == expected
+
+
+def test_plain_http_to_a_remote_host_is_refused() -> None:
+    with pytest.raises(FuseConfigurationError, match=r"http://.*fuse\.example\.com"):
+        base_url("http://fuse.example.com/api")
+
+
+def test_settings_never_show_the_developer_key(hook: FuseHook) -> None:
+    assert DEVELOPER_KEY not in repr(hook.settings)
+    assert hook.settings.login == LOGIN
+
+
+# --- async ---------------------------------------------------------------------------------------
+
+
+async def test_aget_call_parses_and_retries_5xx(hook: FuseHook) -> None:
+    with aioresponses() as m:
+        m.get(STATUS_URL, status=503, payload={"error": "busy"})
+        m.get(STATUS_URL, status=200, payload=SAMPLE)
+        details = await hook.aget_call(901)
+    assert details.status == "completed"
+    assert sum(len(v) for v in m.requests.values()) == 2
+
+
+async def test_aget_call_honours_retry_after_on_429(hook: FuseHook, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr("asyncio.sleep", fake_sleep)
+    with aioresponses() as m:
+        m.get(STATUS_URL, status=429, payload={"error": "slow"}, headers={"Retry-After": "7"})
+        m.get(STATUS_URL, status=200, payload=SAMPLE)
+        assert (await hook.aget_call(901)).succeeded
+    assert waits == [7.0]
+
+
+async def test_aget_call_auth_error_is_not_retried(hook: FuseHook) -> None:
+    with aioresponses() as m, pytest.raises(FuseAuthError, match="HTTP 401"):
+        m.get(STATUS_URL, status=401, payload={"error": "bad credentials"})
+        m.get(STATUS_URL, status=200, payload=SAMPLE)
+        await hook.aget_call(901)
+
+
+async def test_concurrent_waits_share_one_aiohttp_session(hook: FuseHook) -> None:
+    sessions = []
+    async with hook.hold_session() as first:
+        async with FuseHook(backoff=0).hold_session() as second:
+            sessions = [first, second]
+        assert not first.closed
+    assert sessions[0] is sessions[1]
+    assert sessions[0].closed
+
+
+def test_no_request_carries_the_key_in_the_url(hook: FuseHook) -> None:
+    with rm.Mocker() as m:
+        m.get(re.compile(".*"), json=SAMPLE)
+        hook.get_call(901)
+    assert DEVELOPER_KEY not in m.request_history[0].url
