@@ -235,10 +235,14 @@ class FuseHook(BaseHook):
     conn_type = "fuse"
     hook_name = "Plum Fuse"
 
-    def __init__(self, fuse_conn_id: str = DEFAULT_CONN_ID, *, backoff: float = 1.0, **kwargs: Any):
+    #: First retry wait in seconds, doubled each try, with jitter.
+    backoff: float = 1.0
+
+    def __init__(self, fuse_conn_id: str = DEFAULT_CONN_ID, *, backoff: float | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.fuse_conn_id = fuse_conn_id
-        self.backoff = backoff
+        if backoff is not None:
+            self.backoff = backoff
         self._async_settings: FuseSettings | None = None
 
     # --- settings and sessions ---

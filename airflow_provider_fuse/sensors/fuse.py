@@ -1,0 +1,80 @@
+"""FuseCallSensor: wait for a call queued elsewhere (for example with ``wait_for_completion=False``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.configuration import conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_fuse import DEFAULT_CONN_ID
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_fuse.hooks.fuse import FuseHook
+
+
+class FuseCallSensor(BaseSensorOperator):
+    """Succeed when a Fuse call completes; fail at once when it is failed, rejected or canceled.
+
+    Works in ``poke`` and ``reschedule`` modes and, with ``deferrable=True``, waits in the triggerer
+    (``poke_interval`` between polls, ``timeout`` as the deadline). The call details, masked, are
+    the task's XCom return value.
+
+    :param call_id: the Fuse call id (templated, e.g. ``"{{ ti.xcom_pull('queue', key='call_id') }}"``).
+    :param fuse_conn_id: Airflow connection of type ``fuse``.
+    :param deferrable: wait in the triggerer instead of poking from a worker.
+    """
+
+    template_fields: Sequence[str] = ("call_id",)
+    ui_color = "#e8f1fb"
+
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        fuse_conn_id: str = DEFAULT_CONN_ID,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.call_id = call_id
+        self.fuse_conn_id = fuse_conn_id
+        self.deferrable = deferrable
+
+    @property
+    def hook(self) -> FuseHook:
+        from airflow_provider_fuse.hooks.fuse import FuseHook
+
+        return FuseHook(self.fuse_conn_id)
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        from airflow_provider_fuse.triggers.fuse import outcome
+
+        details = self.hook.get_call(self.call_id)
+        self.log.info("Fuse call %s is %r.", self.call_id, details.status)
+        if not details.is_terminal:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=outcome(details))
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        from airflow_provider_fuse.triggers.fuse import FuseCallTrigger, outcome
+
+        details = self.hook.get_call(self.call_id)
+        if details.is_terminal:
+            return outcome(details)
+        deadline = time.time() + self.timeout if self.timeout else None
+        self.defer(
+            trigger=FuseCallTrigger(str(self.call_id), self.fuse_conn_id, self.poke_interval, deadline),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        from airflow_provider_fuse.triggers.fuse import outcome_from_event
+
+        return outcome_from_event(event)

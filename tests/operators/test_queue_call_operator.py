@@ -1,0 +1,310 @@
+"""QueueCallOperator, CancelPendingCallsOperator and FuseCallSensor against requests-mock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+import requests_mock as rm
+from airflow.sdk import PokeReturnValue
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_fuse.exceptions import (
+    FuseCallFailed,
+    FuseError,
+    FuseRequestError,
+    FuseValidationError,
+    FuseWaitTimeout,
+)
+from airflow_provider_fuse.operators.fuse import (
+    CALL_ID_KEY,
+    QUEUE_SENT_KEY,
+    CancelPendingCallsOperator,
+    QueueCallOperator,
+)
+from airflow_provider_fuse.sensors.fuse import FuseCallSensor
+from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
+from tests.conftest import FUSE_URL
+
+QUEUE_URL = f"{FUSE_URL}/apps/11/22/queue"
+
+
+def status_body(status: str, attempts: str = "1") -> dict[str, Any]:
+    return {
+        "call_details": {
+            "status": status,
+            "attempts": attempts,
+            "max_attempts": attempts,
+            "phone_number": "'6175551234'",
+            "events": [
+                {"event": "queued", "timestamp": 1800000000},
+                {"event": status, "timestamp": 1800000060},
+            ],
+        }
+    }
+
+
+class FakeStore:
+    """Airflow 3.3's task state store, in memory."""
+
+    def __init__(self, data: dict[str, Any] | None = None):
+        self.data = dict(data or {})
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any, **kwargs: Any) -> None:
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+
+class FakeTI:
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+def context(store: FakeStore | None = None) -> dict[str, Any]:
+    ctx: dict[str, Any] = {"ti": FakeTI()}
+    if store is not None:
+        ctx["task_state_store"] = store
+    return ctx
+
+
+def operator(**kwargs: Any) -> QueueCallOperator:
+    kwargs.setdefault("task_id", "call")
+    kwargs.setdefault("application_id", 11)
+    kwargs.setdefault("deployment_id", 22)
+    kwargs.setdefault("phone_number", "+16175551234")
+    kwargs.setdefault("poll_interval", 0.01)
+    return QueueCallOperator(**kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _conn(fuse_conn: dict[str, str]) -> None:
+    pass
+
+
+def test_template_fields_cover_every_call_field_and_render_variables_as_json() -> None:
+    op = operator()
+    for name in ("phone_number", "start_timestamp", "end_timestamp", "variables", "max_attempts", "is_pci"):
+        assert name in op.template_fields
+    assert op.template_fields_renderers["variables"] == "json"
+
+
+def test_sync_wait_returns_masked_details_and_pushes_the_call_id() -> None:
+    ctx = context(FakeStore())
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, json={"call_id": 5})
+        m.get(
+            f"{FUSE_URL}/outbound/5", [{"json": status_body("dialing")}, {"json": status_body("completed")}]
+        )
+        result = operator().execute(ctx)
+    assert result["status"] == "completed" and result["call_id"] == "5"
+    assert result["phone_number"] == "6175***1234"
+    assert ctx["ti"].xcom == {"call_id": "5"}
+    assert ctx["task_state_store"].data == {CALL_ID_KEY: "5"}
+
+
+def test_not_waiting_returns_the_call_id_only() -> None:
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, json={"call_id": 5})
+        assert operator(wait_for_completion=False).execute(context()) == {"call_id": "5"}
+        assert m.call_count == 1
+
+
+def test_invalid_input_fails_before_any_request() -> None:
+    with rm.Mocker() as m, pytest.raises(FuseValidationError, match="max_attempts"):
+        operator(max_attempts=20).execute(context())
+    assert m.call_count == 0
+
+
+@pytest.mark.parametrize("status", ["failed", "rejected", "canceled"])
+def test_unsuccessful_outcomes_fail_with_status_and_events(status: str) -> None:
+    with rm.Mocker() as m, pytest.raises(FuseCallFailed, match=status) as info:
+        m.post(QUEUE_URL, json={"call_id": 5})
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body(status, attempts="3"))
+        operator().execute(context())
+    assert "3 of 3" in str(info.value) and "last events" in str(info.value)
+
+
+def test_timeout_fails_and_says_the_call_is_not_cancelled() -> None:
+    with rm.Mocker() as m, pytest.raises(FuseWaitTimeout, match="NOT cancelled"):
+        m.post(QUEUE_URL, json={"call_id": 5})
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body("dialing"))
+        operator(timeout=0.05).execute(context())
+    assert not any(r.method == "DELETE" for r in m.request_history)
+
+
+def test_transient_status_errors_do_not_fail_the_wait() -> None:
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, json={"call_id": 5})
+        m.get(f"{FUSE_URL}/outbound/5", [{"text": "garbage"}, {"json": status_body("completed")}])
+        assert operator().execute(context())["status"] == "completed"
+
+
+def test_deferrable_checks_once_then_defers_with_its_own_deadline() -> None:
+    with rm.Mocker() as m, pytest.raises(TaskDeferred) as info:
+        m.post(QUEUE_URL, json={"call_id": 5})
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body("queued"))
+        operator(deferrable=True, timeout=600, poll_interval=15).execute(context())
+    trigger = info.value.trigger
+    assert isinstance(trigger, FuseCallTrigger)
+    assert (trigger.call_id, trigger.poll_interval, trigger.fuse_conn_id) == ("5", 15.0, "fuse_default")
+    assert trigger.deadline is not None
+    assert info.value.method_name == "execute_complete"
+    assert info.value.timeout is None
+
+
+def test_deferrable_returns_at_once_when_the_call_already_ended() -> None:
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, json={"call_id": 5})
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body("completed"))
+        assert operator(deferrable=True).execute(context())["status"] == "completed"
+
+
+def test_execute_complete_decides_every_event() -> None:
+    op = operator()
+    done = {"call_id": "5", "status": "completed", "events": []}
+    assert op.execute_complete({}, {"status": "completed", "call_id": "5", "call_details": done})[
+        "status"
+    ] == ("completed")
+    with pytest.raises(FuseCallFailed, match="rejected"):
+        op.execute_complete(
+            {}, {"status": "rejected", "call_id": "5", "call_details": {**done, "status": "rejected"}}
+        )
+    with pytest.raises(FuseWaitTimeout, match="NOT cancelled"):
+        op.execute_complete(
+            {}, {"status": "timeout", "call_id": "5", "call_details": None, "message": "x NOT cancelled"}
+        )
+    with pytest.raises(FuseError, match="HTTP 401"):
+        op.execute_complete(
+            {}, {"status": "error", "call_id": "5", "call_details": None, "message": "HTTP 401"}
+        )
+
+
+# --- retry safety ------------------------------------------------------------------------------
+
+
+def test_retry_with_a_call_in_flight_reattaches_without_queueing() -> None:
+    store = FakeStore({CALL_ID_KEY: "5"})
+    with rm.Mocker() as m:
+        m.get(
+            f"{FUSE_URL}/outbound/5", [{"json": status_body("dialing")}, {"json": status_body("completed")}]
+        )
+        assert operator().execute(context(store))["call_id"] == "5"
+        assert not any(r.method == "POST" for r in m.request_history)
+
+
+def test_retry_after_a_failed_call_fails_again_without_redialing() -> None:
+    store = FakeStore({CALL_ID_KEY: "5"})
+    with rm.Mocker() as m, pytest.raises(FuseCallFailed):
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body("failed"))
+        operator().execute(context(store))
+    assert not any(r.method == "POST" for r in m.request_history)
+
+
+def test_retry_after_a_failed_call_redials_when_asked() -> None:
+    store = FakeStore({CALL_ID_KEY: "5"})
+    with rm.Mocker() as m:
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body("failed"))
+        m.post(QUEUE_URL, json={"call_id": 6})
+        m.get(f"{FUSE_URL}/outbound/6", json=status_body("completed"))
+        assert operator(redial_on_retry=True).execute(context(store))["call_id"] == "6"
+    assert store.data == {CALL_ID_KEY: "6"}
+
+
+def test_unanswered_earlier_queue_request_blocks_a_second_one() -> None:
+    store = FakeStore({QUEUE_SENT_KEY: "2026-11-27T10:00:00+00:00"})
+    with rm.Mocker() as m, pytest.raises(FuseError, match="may be queued") as info:
+        operator().execute(context(store))
+    assert m.call_count == 0
+    assert "+1617***1234" in str(info.value) and "redial_on_retry" in str(info.value)
+
+
+def test_a_read_timeout_on_queue_keeps_the_marker_so_the_retry_does_not_redial() -> None:
+    store = FakeStore()
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, exc=requests.ReadTimeout)
+        with pytest.raises(FuseError, match="may have been queued"):
+            operator().execute(context(store))
+        assert QUEUE_SENT_KEY in store.data
+        with pytest.raises(FuseError, match="earlier try"):
+            operator().execute(context(store))
+        assert m.call_count == 1
+
+
+def test_a_refused_queue_request_clears_the_marker_so_the_retry_may_queue() -> None:
+    store = FakeStore()
+    with rm.Mocker() as m:
+        m.post(
+            QUEUE_URL, [{"status_code": 400, "json": {"error": "bad deployment"}}, {"json": {"call_id": 8}}]
+        )
+        m.get(f"{FUSE_URL}/outbound/8", json=status_body("completed"))
+        with pytest.raises(FuseRequestError, match="bad deployment"):
+            operator().execute(context(store))
+        assert store.data == {}
+        assert operator().execute(context(store))["call_id"] == "8"
+
+
+def logged(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
+    """Airflow's structlog setup prints to stdout; plain logging goes to caplog."""
+    return capsys.readouterr().out + caplog.text
+
+
+def test_without_a_task_state_store_it_warns_what_is_not_protected(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, json={"call_id": 5})
+        operator(wait_for_completion=False).execute(context())
+    assert "no task state store" in logged(capsys, caplog)
+
+
+# --- cancel and sensor ---------------------------------------------------------------------------
+
+
+def test_cancel_pending_calls_operator_says_it_is_deployment_wide(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with rm.Mocker() as m:
+        m.delete(f"{FUSE_URL}/apps/11/22/cancel", status_code=202)
+        CancelPendingCallsOperator(task_id="cancel", application_id=11, deployment_id=22).execute(context())
+        assert m.call_count == 1
+    assert "EVERY pending call" in logged(capsys, caplog)
+    assert "EVERY pending call" in (CancelPendingCallsOperator.__doc__ or "")
+
+
+def sensor(**kwargs: Any) -> FuseCallSensor:
+    return FuseCallSensor(task_id="wait", call_id="5", poke_interval=1, timeout=60, **kwargs)
+
+
+def test_sensor_poke_returns_false_until_done_then_the_details() -> None:
+    with rm.Mocker() as m:
+        m.get(
+            f"{FUSE_URL}/outbound/5", [{"json": status_body("dialing")}, {"json": status_body("completed")}]
+        )
+        assert sensor().poke(context()) is False
+        result = sensor().poke(context())
+    assert isinstance(result, PokeReturnValue) and result.is_done
+    assert result.xcom_value["status"] == "completed"
+
+
+@pytest.mark.parametrize("status", ["failed", "rejected", "canceled"])
+def test_sensor_fails_at_once_on_unsuccessful_calls(status: str) -> None:
+    with rm.Mocker() as m, pytest.raises(FuseCallFailed, match=status):
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body(status))
+        sensor().poke(context())
+
+
+def test_sensor_deferrable_defers_with_poke_interval_and_timeout_as_deadline() -> None:
+    with rm.Mocker() as m, pytest.raises(TaskDeferred) as info:
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body("queued"))
+        sensor(deferrable=True).execute(context())
+    trigger = info.value.trigger
+    assert isinstance(trigger, FuseCallTrigger) and trigger.poll_interval == 1.0 and trigger.deadline

@@ -1,0 +1,120 @@
+"""FuseCallTrigger under a real event loop, Fuse mocked with aioresponses."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from aioresponses import aioresponses
+
+from airflow_provider_fuse.hooks import fuse as hook_module
+from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
+from tests.conftest import FUSE_URL
+
+STATUS_URL = f"{FUSE_URL}/outbound/5"
+
+
+def body(status: str) -> dict[str, Any]:
+    return {"call_details": {"status": status, "attempts": "1", "phone_number": "'6175551234'", "events": []}}
+
+
+@pytest.fixture(autouse=True)
+def _conn(fuse_conn: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hook_module.FuseHook, "backoff", 0)
+
+
+async def events_of(trigger: FuseCallTrigger) -> list[dict[str, Any]]:
+    return [event.payload async for event in trigger.run()]
+
+
+def test_serialize_round_trips() -> None:
+    trigger = FuseCallTrigger("5", "my_fuse", 12.5, 1_800_000_000.0)
+    path, kwargs = trigger.serialize()
+    assert path == "airflow_provider_fuse.triggers.fuse.FuseCallTrigger"
+    rebuilt = FuseCallTrigger(**kwargs)
+    assert rebuilt.serialize() == (path, kwargs)
+    assert kwargs == {
+        "call_id": "5",
+        "fuse_conn_id": "my_fuse",
+        "poll_interval": 12.5,
+        "deadline": 1_800_000_000.0,
+    }
+
+
+@pytest.mark.parametrize("final", ["completed", "failed", "rejected", "canceled"])
+async def test_polls_until_terminal_and_yields_one_small_event(final: str) -> None:
+    with aioresponses() as m:
+        for status in ("queued", "dialing", "connected", final):
+            m.get(STATUS_URL, payload=body(status))
+        events = await events_of(FuseCallTrigger("5", poll_interval=0))
+    assert len(events) == 1
+    event = events[0]
+    assert set(event) == {"status", "call_id", "call_details", "message"}
+    assert event["status"] == final and event["call_id"] == "5"
+    assert event["call_details"]["phone_number"] == "6175***1234"
+
+
+async def test_transient_errors_are_ridden_out() -> None:
+    with aioresponses() as m:
+        m.get(STATUS_URL, status=503, payload={"error": "busy"})
+        m.get(STATUS_URL, body="{not json")
+        m.get(STATUS_URL, status=429, headers={"Retry-After": "0"})
+        m.get(STATUS_URL, payload=body("completed"))
+        events = await events_of(FuseCallTrigger("5", poll_interval=0))
+    assert events[0]["status"] == "completed"
+
+
+async def test_permanent_errors_end_with_an_error_event() -> None:
+    with aioresponses() as m:
+        m.get(STATUS_URL, status=404, payload={"error": "call not found"})
+        events = await events_of(FuseCallTrigger("5", poll_interval=0))
+    assert events[0]["status"] == "error" and "call not found" in events[0]["message"]
+
+
+async def test_deadline_yields_a_timeout_event_that_says_the_call_is_not_cancelled() -> None:
+    with aioresponses() as m:
+        m.get(STATUS_URL, payload=body("dialing"), repeat=True)
+        started = time.monotonic()
+        events = await events_of(FuseCallTrigger("5", poll_interval=10, deadline=time.time() + 0.2))
+    assert time.monotonic() - started < 2
+    assert events[0]["status"] == "timeout" and "NOT cancelled" in events[0]["message"]
+    assert events[0]["call_details"]["status"] == "dialing"
+
+
+async def test_run_does_not_block_the_event_loop() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    with aioresponses() as m:
+        m.get(STATUS_URL, payload=body("dialing"), repeat=True)
+        task = asyncio.ensure_future(ticker())
+        await events_of(FuseCallTrigger("5", poll_interval=0.05, deadline=time.time() + 0.3))
+        task.cancel()
+    assert ticks >= 10
+
+
+async def test_concurrent_triggers_share_one_session() -> None:
+    seen: set[int] = set()
+    original = hook_module._aget
+
+    async def spy(session: Any, settings: Any, path: str) -> Any:
+        seen.add(id(session))
+        return await original(session, settings, path)
+
+    with aioresponses() as m, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hook_module, "_aget", spy)
+        for call_id in ("5", "6", "7"):
+            m.get(f"{FUSE_URL}/outbound/{call_id}", payload=body("dialing"))
+            m.get(f"{FUSE_URL}/outbound/{call_id}", payload=body("completed"))
+        results = await asyncio.gather(
+            *(events_of(FuseCallTrigger(call_id, poll_interval=0.01)) for call_id in ("5", "6", "7"))
+        )
+    assert [r[0]["status"] for r in results] == ["completed"] * 3
+    assert len(seen) == 1
