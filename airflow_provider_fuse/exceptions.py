@@ -12,6 +12,10 @@ from typing import Any
 class FuseError(Exception):
     """Base class of every error this provider raises."""
 
+    #: Whether a queue request that failed this way may still have queued the call. Unknown
+    #: failures say yes: a caller then refuses to queue again rather than risk a second call.
+    call_may_be_queued: bool = True
+
     def __init__(self, message: str, *, status_code: int | None = None, fuse_message: str | None = None):
         super().__init__(message)
         self.status_code = status_code
@@ -21,6 +25,8 @@ class FuseError(Exception):
 class FuseValidationError(FuseError, ValueError):
     """Bad input caught before any request is sent: names the field, the value and what is allowed."""
 
+    call_may_be_queued = False
+
     def __init__(self, field: str, value: str, allowed: str):
         super().__init__(f"Invalid {field}: {value}. {allowed}")
         self.field = field
@@ -29,12 +35,13 @@ class FuseValidationError(FuseError, ValueError):
 class FuseConfigurationError(FuseError):
     """The Airflow connection cannot be used as configured (for example plain http to a remote host)."""
 
+    call_may_be_queued = False
+
 
 class FuseRemoteError(FuseError):
-    """Fuse answered with an error status."""
+    """Fuse answered with an error status; only a 5xx to a queue request may have queued the call."""
 
-    #: Set on errors of a queue request that may nevertheless have queued the call.
-    call_may_be_queued: bool = False
+    call_may_be_queued = False
 
 
 class FuseAuthError(FuseRemoteError):
@@ -72,10 +79,7 @@ class FuseConnectionError(FuseError):
         super().__init__(message)
         #: False only when the request provably never left this machine (refused, DNS, connect timeout).
         self.reached_fuse = reached_fuse
-
-    @property
-    def call_may_be_queued(self) -> bool:
-        return self.reached_fuse
+        self.call_may_be_queued = reached_fuse
 
 
 class FuseResponseError(FuseError):

@@ -19,7 +19,6 @@ from airflow_provider_fuse import DEFAULT_CONN_ID
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_fuse.exceptions import FuseError
     from airflow_provider_fuse.hooks.fuse import FuseHook
     from airflow_provider_fuse.models import CallDetails, CallRequest
     from airflow_provider_fuse.resume import TaskMemory
@@ -44,15 +43,6 @@ CALL_FIELDS = (
 
 def _seconds(value: float | timedelta | None) -> float | None:
     return value.total_seconds() if isinstance(value, timedelta) else value
-
-
-def _surely_not_queued(error: FuseError) -> bool:
-    """True when a failed queue request provably queued nothing (refused before or by Fuse)."""
-    from airflow_provider_fuse.exceptions import FuseConnectionError, FuseRemoteError
-
-    if isinstance(error, FuseConnectionError):
-        return not error.reached_fuse
-    return isinstance(error, FuseRemoteError) and not error.call_may_be_queued
 
 
 class QueueCallOperator(BaseOperator):
@@ -203,7 +193,7 @@ class QueueCallOperator(BaseOperator):
         try:
             call_id = hook.queue_call(self.application_id, self.deployment_id, request)
         except FuseError as error:
-            if _surely_not_queued(error):
+            if not error.call_may_be_queued:
                 memory.delete(QUEUE_SENT_KEY)
             raise
         memory.set(CALL_ID_KEY, call_id)

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import requests
 import requests_mock as rm
+from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_fuse.exceptions import (
     FuseCallFailed,
