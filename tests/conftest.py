@@ -19,7 +19,10 @@ DEVELOPER_KEY = "dk-SECRET-4242"
 
 @pytest.fixture
 def fuse_conn(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A `fuse_default` connection pointing at a mocked Fuse host."""
+    """A `fuse_default` connection pointing at a mocked Fuse host; retries without waiting."""
+    from airflow_provider_fuse.hooks.fuse import FuseHook
+
+    monkeypatch.setattr(FuseHook, "backoff", 0)
     conn = {"conn_type": "fuse", "host": FUSE_URL, "login": LOGIN, "password": DEVELOPER_KEY}
     monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", json.dumps(conn))
     return conn
