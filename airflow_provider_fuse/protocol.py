@@ -35,10 +35,11 @@ DEFAULT_VARIABLES_FIELD = "call_parameters"
 BULK_DESTINATION_COLUMN = "destination"
 
 # The phone_number formats Fuse accepts (documented): digits, an optional ``tel:`` prefix and ``+``,
-# then an optional ``;ani=DIGITS`` (caller id) and ``;postd=DTMF`` in the order of Plum's example.
+# then an optional ``;ani=DIGITS`` (caller id, ``+`` allowed) and ``;postd=DTMF`` in the order of
+# Plum's example.
 # ASSUMED: 3 to 15 digits (E.164's maximum) and DTMF made of 0-9 * # w W and ','.
 PHONE_NUMBER_PATTERN = re.compile(
-    r"(?:tel:)?\+?(?P<digits>[0-9]{3,15})(?:;ani=(?P<ani>[0-9]+))?(?:;postd=(?P<postd>[0-9*#wW,]+))?",
+    r"(?:tel:)?\+?(?P<digits>[0-9]{3,15})(?:;ani=(?P<ani>\+?[0-9]+))?(?:;postd=(?P<postd>[0-9*#wW,]+))?",
     re.IGNORECASE,
 )
 
@@ -203,7 +204,7 @@ def call_details(
 def parse_status_response(body: Any) -> Mapping[str, Any] | None:
     """The ``call_details`` object of a status body, or None when it is missing."""
     if isinstance(body, Mapping) and isinstance(body.get("call_details"), Mapping):
-        return body["call_details"]  # type: ignore[no-any-return]
+        return body["call_details"]
     return None
 
 
