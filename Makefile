@@ -32,7 +32,7 @@ format: $(STAMP)
 
 ## demo: the example DAG places and tracks a call against the built-in Fuse simulator
 demo: $(STAMP)
-	$(BIN)/python -m airflow_provider_fuse.demo
+	$(BIN)/python -m airflow_provider_fuse.testing.demo
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

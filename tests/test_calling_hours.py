@@ -313,6 +313,30 @@ def test_daylight_saving_changes(
     assert (window.start, window.end) == (at(expected_start), at(expected_end))
 
 
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("America/New_York", "2026-03-08"),
+        ("America/New_York", "2026-11-01"),
+        ("Europe/Berlin", "2026-03-29"),
+        ("Europe/Berlin", "2026-10-25"),
+        ("Australia/Lord_Howe", "2026-04-05"),  # a 30-minute change
+        ("Australia/Lord_Howe", "2026-10-04"),
+    ],
+)
+def test_every_hour_of_a_dst_day_with_small_hours_windows(zone: str, day: str) -> None:
+    """Deterministic sweep: windows with edges where clocks change, requested at every hour."""
+    midnight = int(datetime.fromisoformat(day).replace(tzinfo=ZoneInfo(zone)).timestamp())
+    windows = [(0, 7200), (5400, 75600), (9000, 21600), (79200, 5400), (79200, 9000), (7200, 10800)]
+    for opens, closes in windows:
+        for hour in range(-3, 27):
+            begin = midnight + hour * 3600
+            window = fit_to_calling_hours(
+                BOSTON, _hours(opens, closes), timezone=zone, start=begin, now=EARLY
+            )
+            check_window(window, (zone,), (opens, closes), begin, None)
+
+
 def test_same_wall_hours_give_different_utc_across_a_dst_change() -> None:
     before = fit(BOSTON, "08:00-21:00", "2026-03-07T00:00-05:00")
     after = fit(BOSTON, "08:00-21:00", "2026-03-08T00:00-05:00")

@@ -85,9 +85,7 @@ def operator(**kwargs: Any) -> QueueCallOperator:
     return QueueCallOperator(**kwargs)
 
 
-@pytest.fixture(autouse=True)
-def _conn(fuse_conn: dict[str, str]) -> None:
-    pass
+pytestmark = pytest.mark.usefixtures("fuse_conn")
 
 
 def test_template_fields_cover_every_call_field_and_render_variables_as_json() -> None:

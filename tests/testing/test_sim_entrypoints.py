@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import signal
+import socket
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -23,10 +25,10 @@ def test_context_manager_serves_and_stops() -> None:
         assert url == f"http://127.0.0.1:{port}/api"
         assert sim.connection_uri == f"fuse://http://ops%40example.com:k%3Aey%2F1@127.0.0.1:{port}/api"
         assert sim.connection_env("my_fuse") == {"AIRFLOW_CONN_MY_FUSE": sim.connection_uri}
-        with session("ops@example.com", "k:ey/1") as client:
-            assert client.get(url + protocol.status_path(1)).status_code == 404
-    with pytest.raises(requests.ConnectionError):
-        requests.get(url + protocol.status_path(1), timeout=2)
+        client = session("ops@example.com", "k:ey/1")
+        assert client.get(url + protocol.status_path(1)).status_code == 404
+    with client, pytest.raises(requests.ConnectionError):  # not even on the kept-alive connection
+        client.get(url + protocol.status_path(1), timeout=2)
     with pytest.raises(RuntimeError, match="not running"):
         _ = sim.url
 
@@ -113,3 +115,19 @@ def test_cli_rejects_a_bad_outcome() -> None:
     _, err = process.communicate(timeout=10)
     assert process.returncode == 2
     assert "unknown outcome 'voicemail'" in err
+
+
+def test_cli_reports_a_busy_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        process = start_cli("--port", str(taken.getsockname()[1]))
+        _, err = process.communicate(timeout=10)
+    assert process.returncode == 1
+    assert "cannot listen on 127.0.0.1:" in err
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("fuse-simulator")
+    answer = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
+    assert "--outcome NUMBER=OUTCOME" in answer.stdout

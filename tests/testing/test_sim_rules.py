@@ -21,7 +21,7 @@ ENCODINGS = ["multipart", "urlencoded"]
         "+16175551234",
         "tel:+16175551234;ani=8009957586;postd=2",
         "TEL:6175551234;postd=1*#wW,",
-        "+442071234567;ani=8009957586",
+        "+442071234567;ani=+18009957586",
     ],
 )
 def test_accepts_fuse_phone_formats(fuse: FuseClient, encoding: str, phone_number: str) -> None:
@@ -40,7 +40,7 @@ BAD_REQUESTS = [
     ({"phone_number": "12"}, "phone_number is not a valid phone number"),
     ({"phone_number": "tel:+16175551234;foo=1"}, "phone_number is not a valid phone number"),
     ({"phone_number": "6175551234;postd=12x"}, "phone_number is not a valid phone number"),
-    ({"phone_number": "6175551234;ani=+18009957586"}, "phone_number is not a valid phone number"),
+    ({"phone_number": "6175551234;postd=1;ani=8009957586"}, "phone_number is not a valid phone number"),
     ({**P, "start_timestamp": "tomorrow"}, "start_timestamp must be a whole number"),
     ({**P, "end_timestamp": "1700000000.5"}, "end_timestamp must be a whole number"),
     ({**P, "start_timestamp": str(T0 + 100), "end_timestamp": str(T0 + 100)}, "end_timestamp must be after"),

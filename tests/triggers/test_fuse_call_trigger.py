@@ -20,9 +20,7 @@ def body(status: str) -> dict[str, Any]:
     return {"call_details": {"status": status, "attempts": "1", "phone_number": "'6175551234'", "events": []}}
 
 
-@pytest.fixture(autouse=True)
-def _conn(fuse_conn: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    pass
+pytestmark = pytest.mark.usefixtures("fuse_conn")
 
 
 async def events_of(trigger: FuseCallTrigger) -> list[dict[str, Any]]:
