@@ -11,7 +11,8 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from enum import Enum
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -80,7 +81,10 @@ class CallRequest:
     """One validated queue request, built with the operator's parameter names.
 
     Construction validates everything; ``to_form()`` gives Fuse's form fields as strings.
-    ``now`` pins the clock (tests); ``default_region`` reads national numbers.
+    ``calling_hours`` (the callee's local time, e.g. ``("08:00", "21:00")``) moves the start to the
+    next allowed instant and clips the end to the hours' close; ``timezone`` overrides the zone
+    found from the number; ``calling_notes`` then says what moved. ``default_region`` reads national
+    numbers; ``now`` pins the clock (tests).
     """
 
     def __init__(
@@ -96,10 +100,12 @@ class CallRequest:
         result_url: str | None = None,
         is_pci: bool | int | str = False,
         *,
+        calling_hours: Any = None,
+        timezone: str | None = None,
         default_region: str = "US",
         now: datetime | None = None,
     ):
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(dt_timezone.utc)
         self.phone_number, self.caller_id, self.post_dial = _destination(
             phone_number, _blank_to_none(caller_id), _blank_to_none(post_dial), default_region
         )
@@ -132,6 +138,25 @@ class CallRequest:
         self.variables = _variables(variables)
         self.result_url = _result_url(_blank_to_none(result_url))
         self.is_pci = _flag("is_pci", is_pci)
+        self.calling_notes: tuple[str, ...] = ()
+        if _blank_to_none(calling_hours) is not None:
+            self._fit_to_calling_hours(_calling_hours(calling_hours), _blank_to_none(timezone), now)
+
+    def _fit_to_calling_hours(self, hours: Any, timezone: str | None, now: datetime) -> None:
+        from airflow_provider_fuse.calling_hours import fit_to_calling_hours
+
+        window = fit_to_calling_hours(
+            self.phone_number,
+            hours,
+            timezone=timezone,
+            start=self.start_timestamp,
+            end=self.end_timestamp,
+            max_attempts=self.max_attempts,
+            reattempt_wait=self.reattempt_wait,
+            now=now,
+        )
+        self.start_timestamp, self.end_timestamp = window.start, window.end
+        self.calling_notes = window.notes
 
     @property
     def tel_uri(self) -> str:
@@ -340,6 +365,18 @@ def _destination(
     )
 
 
+def _calling_hours(value: Any) -> Any:
+    """A rendered template of a list, ``"['08:00', '21:00']"``, reads as the list it came from."""
+    if isinstance(value, str) and value.strip().startswith(("[", "(")):
+        import ast
+
+        try:
+            return ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            return value
+    return value
+
+
 def _timestamp(name: str, value: Any, now: datetime) -> int | None:
     """Aware datetime, ISO-8601 with offset, Unix seconds, or a timedelta from now -> Unix seconds."""
     value = _blank_to_none(value)
@@ -493,7 +530,7 @@ def _datetime_or_none(value: Any) -> datetime | None:
     seconds = _int_or_none(value)
     if seconds is None or not 0 < seconds <= _MAX_UNIX_SECONDS:
         return None
-    return datetime.fromtimestamp(seconds, timezone.utc)
+    return datetime.fromtimestamp(seconds, dt_timezone.utc)
 
 
 def _events(value: Any) -> tuple[CallEvent, ...]:
@@ -509,7 +546,7 @@ def _events(value: Any) -> tuple[CallEvent, ...]:
 
 
 def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+    return datetime.fromtimestamp(seconds, dt_timezone.utc).isoformat()
 
 
 def _iso_dt(value: datetime | None) -> str | None:

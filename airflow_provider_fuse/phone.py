@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from airflow_provider_fuse import protocol
 from airflow_provider_fuse.exceptions import FuseValidationError
 
-#: DTMF characters allowed after ``;postd=``: digits, * and #, the extended keys A-D, and the
-#: pause/wait marks p, w and comma.
-DTMF_PATTERN = re.compile(r"^[0-9*#A-Da-dpPwW,]+$")
 _CALLER_ID_DIGITS = re.compile(r"^\+?[0-9]{3,15}$")
 
 
@@ -77,9 +75,9 @@ def normalise_caller_id(value: str, *, region: str = "US") -> str:
 def check_post_dial(value: str) -> str:
     """Post-dial digits (DTMF) are sent after the call connects."""
     cleaned = value.strip()
-    if not DTMF_PATTERN.fullmatch(cleaned):
+    if not re.fullmatch(protocol.DTMF, cleaned):
         raise FuseValidationError(
-            "post_dial", "*** (hidden)", "Post-dial digits may hold only 0-9, *, #, A-D, p, w and ','."
+            "post_dial", "*** (hidden)", "Post-dial digits may hold only 0-9, *, #, w, W and ','."
         )
     return cleaned
 

@@ -38,8 +38,9 @@ BULK_DESTINATION_COLUMN = "destination"
 # then an optional ``;ani=DIGITS`` (caller id, ``+`` allowed) and ``;postd=DTMF`` in the order of
 # Plum's example.
 # ASSUMED: 3 to 15 digits (E.164's maximum) and DTMF made of 0-9 * # w W and ','.
+DTMF = r"[0-9*#wW,]+"
 PHONE_NUMBER_PATTERN = re.compile(
-    r"(?:tel:)?\+?(?P<digits>[0-9]{3,15})(?:;ani=(?P<ani>\+?[0-9]+))?(?:;postd=(?P<postd>[0-9*#wW,]+))?",
+    rf"(?:tel:)?\+?(?P<digits>[0-9]{{3,15}})(?:;ani=(?P<ani>\+?[0-9]+))?(?:;postd=(?P<postd>{DTMF}))?",
     re.IGNORECASE,
 )
 

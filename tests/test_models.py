@@ -279,3 +279,41 @@ def test_failure_names_status_attempts_and_last_events() -> None:
     assert isinstance(error, FuseCallFailed)
     assert "'failed'" in str(error) and "3 of 3" in str(error) and "disconnected" in str(error)
     assert "6173720293" not in str(error)
+
+
+# --- calling hours ---------------------------------------------------------------------------
+
+NIGHT_IN_BOSTON = datetime(2026, 11, 27, 4, 0, tzinfo=timezone.utc)  # 23:00 EST the evening before
+
+
+@pytest.mark.parametrize("hours", [("08:00", "21:00"), "08:00-21:00", "['08:00', '21:00']"])
+def test_calling_hours_move_the_start_to_the_callees_morning(hours: Any) -> None:
+    request = CallRequest("+16175551234", calling_hours=hours, now=NIGHT_IN_BOSTON)
+    assert request.start_timestamp == int(datetime(2026, 11, 27, 13, 0, tzinfo=timezone.utc).timestamp())
+    assert request.end_timestamp == int(datetime(2026, 11, 28, 2, 0, tzinfo=timezone.utc).timestamp())
+    assert request.calling_notes and any("moved" in note or "start" in note for note in request.calling_notes)
+    assert request.to_form()["start_timestamp"] == str(request.start_timestamp)
+
+
+def test_calling_hours_timezone_override() -> None:
+    request = CallRequest(
+        "+16175551234", calling_hours=("08:00", "21:00"), timezone="Europe/London", now=NIGHT_IN_BOSTON
+    )
+    assert request.start_timestamp == int(datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc).timestamp())
+
+
+def test_calling_hours_with_no_allowed_instant_before_the_end_name_the_field() -> None:
+    with pytest.raises(FuseValidationError) as info:
+        CallRequest(
+            "+16175551234",
+            end_timestamp=datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc),
+            calling_hours=("08:00", "21:00"),
+            now=NIGHT_IN_BOSTON,
+        )
+    assert info.value.field == "calling_hours"
+    assert "+16175551234" not in str(info.value)
+
+
+def test_without_calling_hours_nothing_moves() -> None:
+    request = CallRequest("+16175551234", calling_hours="", now=NIGHT_IN_BOSTON)
+    assert (request.start_timestamp, request.end_timestamp, request.calling_notes) == (None, None, ())

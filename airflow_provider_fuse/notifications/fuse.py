@@ -45,6 +45,8 @@ class FuseCallNotifier(BaseNotifier):
     :param variables: application variables, e.g. ``{"dag": "{{ dag.dag_id }}"}``.
     :param max_attempts: attempts to reach the callee (1 to 10; above 1 needs ``reattempt_wait``).
     :param reattempt_wait: seconds between attempts (60 to 86400).
+    :param calling_hours: the callee's local hours, e.g. ``("08:00", "21:00")``; None (default) calls at once.
+    :param timezone: IANA zone overriding the one found from the number, for ``calling_hours``.
     :param fuse_conn_id: Airflow connection of type ``fuse``.
     """
 
@@ -56,6 +58,8 @@ class FuseCallNotifier(BaseNotifier):
         "variables",
         "max_attempts",
         "reattempt_wait",
+        "calling_hours",
+        "timezone",
     )
     template_fields_renderers = {"variables": "json"}
 
@@ -69,6 +73,8 @@ class FuseCallNotifier(BaseNotifier):
         variables: dict[str, Any] | str | None = None,
         max_attempts: int | str | None = None,
         reattempt_wait: int | str | None = None,
+        calling_hours: tuple[str, str] | str | None = None,
+        timezone: str | None = None,
         fuse_conn_id: str = DEFAULT_CONN_ID,
     ):
         super().__init__()
@@ -79,6 +85,8 @@ class FuseCallNotifier(BaseNotifier):
         self.variables = variables
         self.max_attempts = max_attempts
         self.reattempt_wait = reattempt_wait
+        self.calling_hours = calling_hours
+        self.timezone = timezone
         self.fuse_conn_id = fuse_conn_id
 
     def __call__(self, *args: Any) -> None:
@@ -104,8 +112,12 @@ class FuseCallNotifier(BaseNotifier):
             variables=self.variables,
             max_attempts=self.max_attempts,
             reattempt_wait=self.reattempt_wait,
+            calling_hours=self.calling_hours,
+            timezone=self.timezone,
             default_region=hook.settings.default_region,
         )
+        for note in request.calling_notes:
+            self.log.warning("Calling hours: %s", note)
         _placed.add(key)
         try:
             call_id = hook.queue_call(self.application_id, self.deployment_id, request)

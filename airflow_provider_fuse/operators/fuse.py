@@ -38,6 +38,8 @@ CALL_FIELDS = (
     "variables",
     "result_url",
     "is_pci",
+    "calling_hours",
+    "timezone",
 )
 
 
@@ -65,6 +67,9 @@ class QueueCallOperator(BaseOperator):
     :param variables: application variables, a dict or JSON object string.
     :param result_url: https URL Fuse POSTs the final call details to.
     :param is_pci: run the connected call in Fuse's HIPAA/PCI environment; its variables are never logged.
+    :param calling_hours: the callee's local hours, e.g. ``("08:00", "21:00")``: the start moves to
+        the next allowed instant and the end is clipped to the hours' close (zone from the number).
+    :param timezone: IANA zone overriding the one found from the number, for ``calling_hours``.
     :param wait_for_completion: wait for a terminal status; if False, return ``{"call_id": ...}`` at once.
     :param deferrable: wait in the triggerer (frees the worker slot) instead of polling in the worker.
     :param poll_interval: seconds between status checks.
@@ -93,6 +98,8 @@ class QueueCallOperator(BaseOperator):
         variables: dict[str, Any] | str | None = None,
         result_url: str | None = None,
         is_pci: bool | int | str = False,
+        calling_hours: tuple[str, str] | str | None = None,
+        timezone: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30,
@@ -114,6 +121,8 @@ class QueueCallOperator(BaseOperator):
         self.variables = variables
         self.result_url = result_url
         self.is_pci = is_pci
+        self.calling_hours = calling_hours
+        self.timezone = timezone
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -140,6 +149,8 @@ class QueueCallOperator(BaseOperator):
 
         hook = self.hook
         request = self.build_request(hook)
+        for note in request.calling_notes:
+            self.log.warning("Calling hours: %s", note)
         call_id = self._resume_or_queue(hook, request, TaskMemory(context))
         context["ti"].xcom_push(key="call_id", value=call_id)
         if not self.wait_for_completion:

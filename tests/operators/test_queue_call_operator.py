@@ -95,6 +95,16 @@ def test_template_fields_cover_every_call_field_and_render_variables_as_json() -
     assert op.template_fields_renderers["variables"] == "json"
 
 
+def test_calling_hours_are_templated_and_shape_the_window(capsys: pytest.CaptureFixture[str]) -> None:
+    op = operator(calling_hours=("08:00", "21:00"), timezone="America/New_York", wait_for_completion=False)
+    assert {"calling_hours", "timezone"} <= set(op.template_fields)
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, json={"call_id": 5})
+        op.execute(context())
+        form = m.request_history[0].body.decode()
+    assert 'name="start_timestamp"' in form and 'name="end_timestamp"' in form
+
+
 def test_sync_wait_returns_masked_details_and_pushes_the_call_id() -> None:
     ctx = context(FakeStore())
     with rm.Mocker() as m:
