@@ -6,6 +6,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
+from airflow_provider_fuse import protocol
 from airflow_provider_fuse.testing.calls import Call, CallSpec, Outcome, build_timeline
 from airflow_provider_fuse.testing.clock import SimClock
 from airflow_provider_fuse.testing.rules import ApiError
@@ -104,13 +105,16 @@ class CallStore:
             return self._calls.get(call_id)
 
     def cancel(self, key: DeploymentKey) -> list[Call]:
-        """End every not-yet-terminal call of the deployment as ``canceled`` now; returns those calls."""
+        """End every pending call of the deployment as ``canceled`` now; returns those calls.
+
+        Pending means not yet connected: a conversation in progress is not cut off.
+        """
         now = int(self._clock.now())
         with self._lock:
             canceled = []
             for call_id in self._by_deployment[key]:
                 call = self._calls[call_id]
-                if call.terminal_at > now:
+                if call.terminal_at > now and call.status_at(now) != protocol.CONNECTED:
                     self._calls[call_id] = call = call.canceled_at(now)
                     canceled.append(call)
         return canceled

@@ -242,3 +242,16 @@ def test_concurrent_queues_get_distinct_ids(fuse: FuseClient) -> None:
         thread.join()
     assert sorted(ids, key=int) == [str(n) for n in range(1, 121)]
     assert len(fuse.sim.requests("queue")) == 120
+
+
+def test_cancel_leaves_a_conversation_in_progress_alone(fuse: FuseClient) -> None:
+    call_id = fuse.queue_id()
+    for _ in range(60):
+        fuse.sim.advance(1)
+        if fuse.details(call_id)["status"] == "connected":
+            break
+    assert fuse.details(call_id)["status"] == "connected"
+    assert fuse.cancel().status_code == 202
+    fuse.sim.advance(3600)
+    assert fuse.details(call_id)["status"] == "completed"
+    assert fuse.sim.requests("cancel")[0].call_ids == []
