@@ -318,12 +318,11 @@ class FuseHook(BaseHook):
         """Ask for a call that cannot exist: 404 proves the credentials, 401/403 rejects them."""
         try:
             self._request("GET", protocol.status_path(protocol.PROBE_CALL_ID), safe_to_repeat=True, retries=0)
-        except FuseNotFoundError:
-            return True, f"Fuse at {self.settings.base_url} is reachable and accepted the credentials."
         except FuseAuthError as err:
             return False, f"Fuse rejected the credentials (HTTP {err.status_code}): {err.fuse_message or ''}"
         except FuseError as err:
-            return False, str(err)
+            if not isinstance(err, FuseNotFoundError):
+                return False, str(err)
         return True, f"Fuse at {self.settings.base_url} is reachable and accepted the credentials."
 
     async def aget_call(self, call_id: str | int) -> CallDetails:

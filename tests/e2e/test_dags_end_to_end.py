@@ -100,3 +100,16 @@ def test_the_sensor_in_every_mode(sandbox: AirflowSandbox, sim: FuseSimulator) -
     for task in ("wait_poke", "wait_reschedule", "wait_deferrable"):
         assert sandbox.xcom("fuse_e2e_sensor_modes", task)["status"] == "completed"
     assert sandbox.xcom("fuse_e2e_sensor_modes", "call") == {"call_id": sim.requests("queue")[0].call_ids[0]}
+
+
+def test_dynamic_task_mapping_over_an_xcomarg(sandbox: AirflowSandbox, sim: FuseSimulator) -> None:
+    result = run(sandbox, sim, "fuse_e2e_mapped")
+    assert result.ok, result.output[-4000:]
+    assert {k: v for k, v in result.task_states.items() if k.startswith("call")} == {
+        "call[0]": "success",
+        "call[1]": "success",
+        "call[2]": "success",
+    }
+    sent = sorted(entry.form["phone_number"] for entry in sim.requests("queue"))
+    assert sent == ["tel:+16175550111", "tel:+16175550112", "tel:+16175550113;postd=12#"]
+    assert sandbox.xcom("fuse_e2e_mapped", "call", map_index=2)["status"] == "completed"

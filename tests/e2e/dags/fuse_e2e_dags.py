@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 
 from airflow_provider_fuse.operators.fuse import QueueCallOperator
 from airflow_provider_fuse.sensors.fuse import FuseCallSensor
@@ -69,3 +69,18 @@ with DAG(dag_id="fuse_e2e_sensor_modes", schedule=None, start_date=START, params
             poke_interval=1,
             timeout=60,
         )
+
+with DAG(dag_id="fuse_e2e_mapped", schedule=None, start_date=START):
+
+    @task
+    def numbers() -> list[str]:
+        return ["+16175550111", "+16175550112", "tel:+16175550113;postd=12#"]
+
+    QueueCallOperator.partial(
+        task_id="call",
+        application_id=1001,
+        deployment_id=2002,
+        deferrable=True,
+        poll_interval=0.2,
+        timeout=30,
+    ).expand(phone_number=numbers())
