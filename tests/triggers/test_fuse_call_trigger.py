@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+import requests
 from aioresponses import aioresponses
 
 from airflow_provider_fuse.hooks import fuse as hook_module
@@ -81,21 +82,20 @@ async def test_deadline_yields_a_timeout_event_that_says_the_call_is_not_cancell
     assert events[0]["call_details"]["status"] == "dialing"
 
 
-async def test_run_does_not_block_the_event_loop() -> None:
-    ticks = 0
+async def test_run_never_blocks_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No blocking sleep and no sync HTTP: either would stall every other trigger of the triggerer."""
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
+    def forbidden(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("blocking call inside the trigger")
 
+    monkeypatch.setattr(time, "sleep", forbidden)
+    monkeypatch.setattr(requests.Session, "request", forbidden)
     with aioresponses() as m:
-        m.get(STATUS_URL, payload=body("dialing"), repeat=True)
-        task = asyncio.ensure_future(ticker())
-        await events_of(FuseCallTrigger("5", poll_interval=0.05, deadline=time.time() + 0.3))
-        task.cancel()
-    assert ticks >= 10
+        m.get(STATUS_URL, status=503, payload={"error": "busy"})
+        m.get(STATUS_URL, payload=body("dialing"))
+        m.get(STATUS_URL, payload=body("completed"))
+        events = await events_of(FuseCallTrigger("5", poll_interval=0.01))
+    assert events[0]["status"] == "completed"
 
 
 async def test_concurrent_triggers_share_one_session() -> None:
