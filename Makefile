@@ -4,8 +4,11 @@ VENV ?= .venv
 AIRFLOW_VERSION ?= 3.3.2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
+UI_STAMP := $(VENV)/.installed-ui
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test test-suite lint format demo bench clean
+.PHONY: install test test-suite test-ui lint format demo bench clean
 
 install: $(STAMP)
 
@@ -20,6 +23,18 @@ test: lint test-suite
 
 test-suite: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## test-ui: the connection form, its Test button and the task view in headless chromium (Playwright)
+test-ui: $(UI_STAMP) $(CHROMIUM)
+	FUSE_UI_TESTS=1 FUSE_UI_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui
+
+$(UI_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[ui]' "apache-airflow==$(AIRFLOW_VERSION)" > $(VENV)/pip-ui.log 2>&1 || { tail -40 $(VENV)/pip-ui.log; exit 1; }
+	@touch $@
+
+# Debian's chromium package, driven through Playwright's executable_path: no browser download.
+$(CHROMIUM): | $(STAMP)
+	{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } > $(VENV)/apt-chromium.log 2>&1 || { tail -40 $(VENV)/apt-chromium.log; exit 1; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -43,6 +43,11 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Read timeout of one HTTP request to Fuse, in seconds.",
                         "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
                     },
+                    "connect_timeout": {
+                        "label": "Connect timeout (s)",
+                        "description": "How long to wait for a TCP connection to Fuse, in seconds.",
+                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 10},
+                    },
                     "retry_limit": {
                         "label": "Retry limit",
                         "description": "How many times a safe request is retried on 429, 5xx or network errors.",
@@ -73,6 +78,7 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Plum Fuse", "python-modules": ["airflow_provider_fuse.triggers.fuse"]}
         ],
         "notifications": ["airflow_provider_fuse.notifications.fuse.FuseCallNotifier"],
+        "extra-links": ["airflow_provider_fuse.links.FuseCallLink"],
         "integrations": [
             {
                 "integration-name": "Plum Fuse",

@@ -316,14 +316,16 @@ class FuseHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Ask for a call that cannot exist: 404 proves the credentials, 401/403 rejects them."""
+        where = "Fuse"
         try:
+            where = f"Fuse at {self.settings.base_url}"
             self._request("GET", protocol.status_path(protocol.PROBE_CALL_ID), safe_to_repeat=True, retries=0)
         except FuseAuthError as err:
-            return False, f"Fuse rejected the credentials (HTTP {err.status_code}): {err.fuse_message or ''}"
+            return False, f"{where} rejected the credentials (HTTP {err.status_code}): {err.fuse_message or ''}"
         except FuseError as err:
             if not isinstance(err, FuseNotFoundError):
-                return False, str(err)
-        return True, f"Fuse at {self.settings.base_url} is reachable and accepted the credentials."
+                return False, f"{where}: {err}"
+        return True, f"{where} is reachable and accepted the credentials."
 
     async def aget_call(self, call_id: str | int) -> CallDetails:
         """The call's current details, without blocking the event loop (for triggers)."""

@@ -10,6 +10,7 @@ from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
+from airflow_provider_fuse.links import FuseCallLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,6 +32,7 @@ class FuseCallSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("call_id",)
     ui_color = "#e8f1fb"
+    operator_extra_links = (FuseCallLink(),)
 
     def __init__(
         self,

@@ -277,6 +277,7 @@ def test_test_connection_tells_bad_credentials_from_reachable(
         m.get(f"{FUSE_URL}/outbound/0", **response)
         result = hook.test_connection()
     assert result[0] is ok and says in result[1]
+    assert result[1].startswith(f"Fuse at {FUSE_URL}")
     assert DEVELOPER_KEY not in result[1]
     assert m.call_count == 1
     assert all(r.method == "GET" for r in m.request_history)
