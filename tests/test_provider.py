@@ -34,7 +34,13 @@ def test_connection_form_is_declared() -> None:
     assert behaviour["relabeling"] == {"host": "Base URL", "login": "E-mail", "password": "Developer key"}
     assert behaviour["placeholders"]["host"] == "https://fuse.plumvoice.com/api"
     fields = conn_type["conn-fields"]
-    assert set(fields) == {"request_timeout", "connect_timeout", "retry_limit", "default_region", "variables_field"}
+    assert set(fields) == {
+        "request_timeout",
+        "connect_timeout",
+        "retry_limit",
+        "default_region",
+        "variables_field",
+    }
     assert fields["default_region"]["schema"]["default"] == "US"
     assert fields["variables_field"]["schema"]["default"] == "call_parameters"
 

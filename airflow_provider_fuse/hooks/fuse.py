@@ -321,7 +321,10 @@ class FuseHook(BaseHook):
             where = f"Fuse at {self.settings.base_url}"
             self._request("GET", protocol.status_path(protocol.PROBE_CALL_ID), safe_to_repeat=True, retries=0)
         except FuseAuthError as err:
-            return False, f"{where} rejected the credentials (HTTP {err.status_code}): {err.fuse_message or ''}"
+            return (
+                False,
+                f"{where} rejected the credentials (HTTP {err.status_code}): {err.fuse_message or ''}",
+            )
         except FuseError as err:
             if not isinstance(err, FuseNotFoundError):
                 return False, f"{where}: {err}"
