@@ -1,0 +1,362 @@
+"""QueueCallsOperator against the simulator (its ledger proves what reached Fuse) and requests-mock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests_mock as rm
+from airflow.providers.common.compat.sdk import TaskDeferred
+
+from airflow_provider_fuse import protocol
+from airflow_provider_fuse.campaign import CampaignResult, FuseInvalidRowsError
+from airflow_provider_fuse.exceptions import (
+    FuseCallFailed,
+    FuseConnectionError,
+    FuseError,
+    FuseRequestError,
+    FuseValidationError,
+    FuseWaitTimeout,
+)
+from airflow_provider_fuse.hooks.fuse import FuseHook
+from airflow_provider_fuse.operators.fuse import (
+    CHUNK_KEY,
+    CHUNK_SENT_KEY,
+    QUEUED_XCOM_KEY,
+    RESULT_XCOM_KEY,
+    QueueCallsOperator,
+)
+from airflow_provider_fuse.testing import FuseSimulator
+from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
+from tests.conftest import FUSE_URL
+from tests.operators.test_queue_call_operator import FakeStore, FakeTI, logged
+
+BULK_URL = f"{FUSE_URL}/apps/11/22/bulk_queue"
+
+
+class TI(FakeTI):
+    """A task instance whose own XComs can be pulled back, as after a deferral."""
+
+    def xcom_pull(self, key: str) -> Any:
+        return self.xcom.get(key)
+
+
+def context(store: FakeStore | None = None) -> dict[str, Any]:
+    ctx: dict[str, Any] = {"ti": TI()}
+    if store is not None:
+        ctx["task_state_store"] = store
+    return ctx
+
+
+def numbers(count: int, first: int = 100) -> list[dict[str, Any]]:
+    return [{"phone_number": f"+1617555{n:04d}", "variables": {"n": n}} for n in range(first, first + count)]
+
+
+def operator(calls: Any, **kwargs: Any) -> QueueCallsOperator:
+    kwargs.setdefault("task_id", "campaign")
+    kwargs.setdefault("application_id", 11)
+    kwargs.setdefault("deployment_id", 22)
+    kwargs.setdefault("poll_interval", 0.02)
+    kwargs.setdefault("max_requests_per_second", 1000)
+    kwargs.setdefault("timeout", 30)
+    return QueueCallsOperator(calls=calls, **kwargs)
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FuseSimulator]:
+    monkeypatch.setattr(FuseHook, "backoff", 0)
+    with FuseSimulator(speed=600) as simulator:
+        for name, value in simulator.connection_env().items():
+            monkeypatch.setenv(name, value)
+        yield simulator
+
+
+def uploaded(sim: FuseSimulator) -> list[str]:
+    """Every destination that Fuse queued, in order (a duplicate means someone is called twice)."""
+    return [
+        destination
+        for entry in sim.requests("bulk_queue")
+        if entry.processed
+        for destination, _ in protocol.parse_bulk_csv(entry.form[protocol.BULK_CSV_FIELD])
+    ]
+
+
+# --- input and validation ----------------------------------------------------------------------
+
+
+def test_every_field_is_templated_and_calls_render_as_json() -> None:
+    op = operator([])
+    for name in (
+        "calls",
+        "start_timestamp",
+        "calling_hours",
+        "timezone",
+        "chunk_size",
+        "min_completed_ratio",
+    ):
+        assert name in op.template_fields
+    assert op.template_fields_renderers["calls"] == "json"
+
+
+def test_bad_rows_fail_the_task_before_any_request(sim: FuseSimulator) -> None:
+    calls = [*numbers(3), {"phone_number": "555"}, {"phone_number": "+16175550101", "variables": "[1]"}]
+    with pytest.raises(FuseInvalidRowsError, match="2 of 5 rows") as info:
+        operator(calls).execute(context(FakeStore()))
+    assert "row 4: Invalid phone_number" in str(info.value) and "row 5: Invalid variables" in str(info.value)
+    assert sim.ledger == []
+
+
+def test_skip_invalid_queues_the_valid_rows_and_lists_the_skipped_ones(sim: FuseSimulator) -> None:
+    calls = [numbers(1)[0], {"phone_number": "555"}, numbers(1, first=200)[0]]
+    result = operator(calls, skip_invalid=True).execute(context(FakeStore()))
+    assert result["totals"] == {"completed": 2} and result["rows"] == 3
+    assert [call[1] for call in result["calls"]] == [1, 3]
+    assert (
+        result["skipped"] == [[2, "phone_number", result["skipped"][0][2]]] and result["skipped_count"] == 1
+    )
+    assert uploaded(sim) == ["tel:+16175550100", "tel:+16175550200"]
+
+
+def test_a_csv_file_is_read_from_its_absolute_path(sim: FuseSimulator, tmp_path: Path) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_text("phone_number,caller_id,name\n+16175550101,+18009957586,Ann\n+16175550102,,Bob\n")
+    result = operator(str(path), wait_for_completion=False).execute(context(FakeStore()))
+    assert [c[3] for c in result["calls"]] == ["queued", "queued"]
+    assert result["calls"][0][2] == "+1617***0101"
+    (upload,) = sim.requests("bulk_queue")
+    assert upload.form[protocol.BULK_CSV_FIELD].splitlines() == [
+        "destination,name",
+        "tel:+16175550101;ani=+18009957586,Ann",
+        "tel:+16175550102,Bob",
+    ]
+
+
+@pytest.mark.usefixtures("fuse_conn")
+@pytest.mark.parametrize(
+    ("calls", "complaint"),
+    [("calls.csv", "absolute path"), ("/nonexistent/calls.csv", "cannot be read"), (42, "list of dicts")],
+)
+def test_a_campaign_that_cannot_be_read_fails_before_any_request(calls: Any, complaint: str) -> None:
+    with rm.Mocker() as m, pytest.raises(FuseValidationError, match=complaint):
+        operator(calls).execute(context())
+    assert m.call_count == 0
+
+
+@pytest.mark.usefixtures("fuse_conn")
+def test_an_empty_campaign_succeeds_without_a_request() -> None:
+    with rm.Mocker() as m:
+        result = operator([]).execute(context())
+    assert m.call_count == 0
+    assert result["calls"] == [] and result["rows"] == 0 and result["completed_ratio"] == 1.0
+
+
+# --- chunks, and retries between them ----------------------------------------------------------
+
+
+def test_rows_go_out_in_chunks_and_the_result_follows_the_rows(sim: FuseSimulator) -> None:
+    store = FakeStore()
+    ctx = context(store)
+    result = operator(numbers(25), chunk_size=10, poll_interval=0.1).execute(ctx)
+    assert [len(entry.call_ids) for entry in sim.requests("bulk_queue")] == [10, 10, 5]
+    assert result["totals"] == {"completed": 25} and result["finished"]
+    assert [call[1] for call in result["calls"]] == list(range(1, 26))
+    assert sorted(store.data) == [CHUNK_KEY.format(index=i) for i in range(3)]
+    assert store.data[CHUNK_KEY.format(index=2)]["call_ids"] == [str(n) for n in range(21, 26)]
+    assert ctx["ti"].xcom[QUEUED_XCOM_KEY]["call_ids"] == [[1, 25]]
+    assert len(sim.requests("status")) <= 3 * 25
+
+
+class DiesBeforeChunk(QueueCallsOperator):
+    """A worker killed just before uploading chunk ``die_at`` (0-based) on its first try."""
+
+    die_at = 2
+
+    def _upload(self, hook: Any, plan: Any, chunk: Any, memory: Any) -> Any:
+        if chunk.index == self.die_at and not getattr(self, "retried", False):
+            raise RuntimeError("worker lost")
+        return super()._upload(hook, plan, chunk, memory)
+
+
+def test_a_retry_between_chunks_uploads_only_the_chunks_not_yet_queued(sim: FuseSimulator) -> None:
+    store = FakeStore()
+    op = DiesBeforeChunk(task_id="c", application_id=11, deployment_id=22, calls=numbers(25), chunk_size=10)
+    op.poll_interval, op.max_requests_per_second = 0.02, 1000
+    with pytest.raises(RuntimeError, match="worker lost"):
+        op.execute(context(store))
+    assert len(uploaded(sim)) == 20
+
+    op.retried = True  # type: ignore[attr-defined]
+    result = op.execute(context(store))
+    assert result["totals"] == {"completed": 25}
+    destinations = uploaded(sim)
+    assert len(destinations) == len(set(destinations)) == 25  # nobody queued twice
+    assert [len(e.call_ids) for e in sim.requests("bulk_queue")] == [10, 10, 5]
+
+
+def test_an_unanswered_upload_is_not_sent_again_by_a_retry(sim: FuseSimulator) -> None:
+    store = FakeStore()
+    sim.faults.inject("bulk_queue", "429", count=1, retry_after=0)  # refused: the hook retries it
+    sim.faults.inject("bulk_queue", "drop", count=1)  # chunk 1 queued, its answer lost
+    with pytest.raises(FuseConnectionError, match="may have been queued"):
+        operator(numbers(25), chunk_size=10).execute(context(store))
+    assert CHUNK_SENT_KEY.format(index=0) in store.data and len(uploaded(sim)) == 10
+
+    with pytest.raises(FuseError, match="may be queued or placed already") as info:
+        operator(numbers(25), chunk_size=10).execute(context(store))
+    assert "the 10 calls of chunk 1 of 3" in str(info.value) and "reupload_unanswered=True" in str(info.value)
+    assert [e.fault for e in sim.requests("bulk_queue")] == ["429", "drop"]  # the retry sent nothing
+    assert len(uploaded(sim)) == 10
+
+    result = operator(numbers(25), chunk_size=10, reupload_unanswered=True).execute(context(store))
+    assert result["totals"] == {"completed": 25}
+    assert len(uploaded(sim)) == 35  # chunk 1 twice, as asked; chunks 2 and 3 once
+
+
+@pytest.mark.usefixtures("fuse_conn")
+def test_an_upload_fuse_refused_is_sent_again_by_a_retry(capsys: pytest.CaptureFixture[str]) -> None:
+    store = FakeStore()
+    first = {"json": {"call_ids": list(range(1, 11))}}
+    with rm.Mocker() as m:
+        m.post(BULK_URL, [first, {"status_code": 400, "json": {"error": "bad csv"}}])
+        with pytest.raises(FuseRequestError, match="bad csv"):
+            operator(numbers(15), chunk_size=10, wait_for_completion=False).execute(context(store))
+        assert sorted(store.data) == [CHUNK_KEY.format(index=0)]  # chunk 2's marker was dropped
+
+        m.post(BULK_URL, json={"call_ids": list(range(11, 16))})
+        result = operator(numbers(15), chunk_size=10, wait_for_completion=False).execute(context(store))
+    assert [c[0] for c in result["calls"]] == [str(n) for n in range(1, 16)]
+    assert m.call_count == 3
+    assert "1 of 2 chunks (10 calls) were queued by an earlier try" in capsys.readouterr().out
+
+
+def test_a_retry_after_every_chunk_was_queued_only_tracks_the_calls(sim: FuseSimulator) -> None:
+    store = FakeStore()
+    operator(numbers(12), chunk_size=5, wait_for_completion=False).execute(context(store))
+    result = operator(numbers(12), chunk_size=5).execute(context(store))
+    assert result["totals"] == {"completed": 12} and len(sim.requests("bulk_queue")) == 3
+
+
+def test_rows_that_changed_between_tries_are_refused_before_any_upload(sim: FuseSimulator) -> None:
+    store = FakeStore()
+    operator(numbers(12), chunk_size=5, wait_for_completion=False).execute(context(store))
+    changed = numbers(12)
+    changed[7]["variables"] = {"n": "another"}
+    with pytest.raises(FuseError, match="sent chunk 2 with other rows") as info:
+        operator(changed, chunk_size=5).execute(context(store))
+    assert "Nothing was sent" in str(info.value)
+    with pytest.raises(FuseError, match="sent chunk 3 with other rows"):
+        operator(numbers(10), chunk_size=5).execute(context(store))  # fewer chunks than before
+    unanswered = FakeStore({CHUNK_SENT_KEY.format(index=0): {"fingerprint": "other", "at": "2026-11-27"}})
+    with pytest.raises(FuseError, match="sent chunk 1 with other rows"):
+        operator(numbers(5), reupload_unanswered=True).execute(context(unanswered))
+    assert len(sim.requests("bulk_queue")) == 3 and sim.requests("status") == []
+
+
+def test_without_a_task_state_store_it_warns_what_is_not_protected(
+    sim: FuseSimulator, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    operator(numbers(2), wait_for_completion=False).execute(context())
+    assert "no task state store" in logged(capsys, caplog)
+
+
+# --- calling hours -------------------------------------------------------------------------------
+
+
+def test_each_time_zone_gets_its_own_upload_and_window(sim: FuseSimulator) -> None:
+    # Hours open now on both coasts, closing 9 and 12 hours later: never past for the simulator.
+    pacific = datetime.now(ZoneInfo("America/Los_Angeles"))
+    hours = (f"{pacific - timedelta(hours=1):%H:%M}", f"{pacific + timedelta(hours=12):%H:%M}")
+    calls = [{"phone_number": n} for n in ("+16175550101", "+14155550102", "+16175550103")]
+    result = operator(calls, calling_hours=hours, end_timestamp=timedelta(days=1)).execute(
+        context(FakeStore())
+    )
+    assert result["totals"] == {"completed": 3}
+    boston, frisco = sim.requests("bulk_queue")
+    assert (len(boston.call_ids), len(frisco.call_ids)) == (2, 1)
+    closes = [int(e.form[protocol.END_TIMESTAMP]) for e in (boston, frisco)]
+    assert closes[1] - closes[0] == 3 * 3600  # each coast's own close
+    assert [c[1] for c in result["calls"]] == [1, 2, 3]
+
+
+# --- waiting, the success policy and the result ------------------------------------------------
+
+
+def test_the_success_policy_fails_the_task_naming_the_counts_and_keeps_the_result(sim: FuseSimulator) -> None:
+    calls = numbers(5)
+    for call in calls[:2]:
+        sim.script(call["phone_number"], "never")
+    ctx = context(FakeStore())
+    with pytest.raises(FuseCallFailed, match=r"Only 3 of 5 calls completed \(60.0%\): failed 2") as info:
+        operator(calls, min_completed_ratio=0.8).execute(ctx)
+    assert "min_completed_ratio=0.8 (4 needed)" in str(info.value)
+    kept = CampaignResult.from_xcom(ctx["ti"].xcom[RESULT_XCOM_KEY])
+    assert [c.row for c in kept.not_reached] == [1, 2]
+
+
+def test_by_default_people_not_answering_do_not_fail_the_task(
+    sim: FuseSimulator, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.set_default_outcome("reject")
+    result = operator(numbers(3)).execute(context(FakeStore()))
+    assert result["totals"] == {"rejected": 3} and result["completed_ratio"] == 0
+    assert "No call of the campaign completed" in logged(capsys, caplog)
+
+
+def test_the_deadline_fails_the_task_and_cancels_nothing(sim: FuseSimulator) -> None:
+    ctx = context(FakeStore())
+    with pytest.raises(FuseWaitTimeout, match="2 of 2 Fuse calls had not ended") as info:
+        operator(numbers(2), start_timestamp=timedelta(days=3), timeout=0.3).execute(ctx)
+    assert "NOT cancelled" in str(info.value) and "0 of 2 calls completed" in str(info.value)
+    assert ctx["ti"].xcom[RESULT_XCOM_KEY]["finished"] is False
+    assert sim.requests("cancel") == [] and sim.requests("status") == []  # not polled before their start
+
+
+def test_deferrable_hands_every_call_to_one_trigger_and_concludes_from_its_event(sim: FuseSimulator) -> None:
+    sim.script("+16175550101", "never")
+    calls = numbers(3, first=100)
+    ctx = context(FakeStore())
+    with pytest.raises(TaskDeferred) as info:
+        operator(calls, deferrable=True, poll_interval=0.05, max_requests_per_second=25).execute(ctx)
+    trigger = info.value.trigger
+    assert isinstance(trigger, FuseCallsTrigger) and info.value.method_name == "execute_complete"
+    assert trigger.call_ids == ["1", "2", "3"] and trigger.not_before == []
+    assert (trigger.poll_interval, trigger.max_requests_per_second) == (0.05, 25)
+    assert trigger.deadline is not None and info.value.timeout is None
+    assert ctx["ti"].xcom[QUEUED_XCOM_KEY]["call_rows"] == [[1, 3]]
+
+    async def wait() -> dict[str, Any]:
+        (event,) = [event.payload async for event in trigger.run()]
+        return event
+
+    event = asyncio.run(wait())
+    result = operator(calls, deferrable=True).execute_complete(ctx, event)
+    assert result["totals"] == {"completed": 2, "failed": 1}
+    assert [(c[0], c[1], c[3]) for c in result["calls"]] == [
+        ("1", 1, "completed"),
+        ("2", 2, "failed"),
+        ("3", 3, "completed"),
+    ]
+
+
+def test_calls_starting_later_are_handed_to_the_trigger_with_their_start(sim: FuseSimulator) -> None:
+    with pytest.raises(TaskDeferred) as info:
+        operator(numbers(2), start_timestamp=timedelta(hours=1), deferrable=True).execute(
+            context(FakeStore())
+        )
+    ((start, ids),) = info.value.trigger.not_before
+    assert ids == ["1", "2"] and start == int(sim.requests("bulk_queue")[0].form[protocol.START_TIMESTAMP])
+
+
+@pytest.mark.usefixtures("fuse_conn")
+def test_an_error_event_fails_the_task_with_fuse_s_message_and_keeps_the_result() -> None:
+    ctx = context()
+    ctx["ti"].xcom[QUEUED_XCOM_KEY] = {"rows": 1, "call_rows": ["1"]}
+    event = {"status": "error", "message": "HTTP 401: bad key", "calls": [["7", "dialing", 1, None]]}
+    with pytest.raises(FuseError, match="HTTP 401: bad key"):
+        operator([]).execute_complete(ctx, event)
+    assert ctx["ti"].xcom[RESULT_XCOM_KEY]["calls"] == [["7", 1, None, "dialing", 1]]

@@ -1,0 +1,311 @@
+"""Campaign rows, validation, chunking and the result summary: pure functions, no Fuse."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from airflow_provider_fuse import protocol
+from airflow_provider_fuse.campaign import (
+    MAX_ROWS_IN_MESSAGE,
+    CampaignCall,
+    CampaignResult,
+    FuseInvalidRowsError,
+    RowError,
+    chunk_size_setting,
+    flag_setting,
+    pack_ids,
+    plan_campaign,
+    ratio_setting,
+    rows_from_csv,
+    rows_from_value,
+    unpack_ids,
+)
+from airflow_provider_fuse.exceptions import FuseValidationError
+
+NOW = datetime(2026, 6, 2, 16, 0, tzinfo=timezone.utc)  # 12:00 in Boston, 09:00 in San Francisco
+BOSTON, CHICAGO, FRISCO = "+16175550101", "+13125550102", "+14155550103"
+
+
+def plan(rows: list[Any], chunk_size: int = 1000, **settings: Any) -> Any:
+    options = {k: settings.pop(k) for k in ("skip_invalid", "allow_duplicates") if k in settings}
+    return plan_campaign(rows, settings, chunk_size=chunk_size, now=NOW, **options)
+
+
+def numbers(count: int, area: str = "617") -> list[dict[str, Any]]:
+    return [{"phone_number": f"+1{area}555{n:04d}", "variables": {"n": n}} for n in range(count)]
+
+
+# --- reading rows ------------------------------------------------------------------------------
+
+
+def test_csv_rows_read_phone_caller_id_post_dial_and_every_other_column_as_a_variable() -> None:
+    text = (
+        "\ufeffphone_number,caller_id,post_dial,name,appointment\n"
+        '+16175550101,+18009957586,,"Smith, Ann",Monday 9:00\n'
+        "\n"
+        "6175550102,,12#,Bob,\n"
+    )
+    assert rows_from_csv(text) == [
+        {
+            "phone_number": "+16175550101",
+            "caller_id": "+18009957586",
+            "variables": {"name": "Smith, Ann", "appointment": "Monday 9:00"},
+        },
+        {"phone_number": "6175550102", "post_dial": "12#", "variables": {"name": "Bob"}},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "complaint"),
+    [
+        ("number,name", "phone_number"),
+        ("phone_number,first name", "first name"),
+        ("phone_number,name,name", "unique"),
+    ],
+)
+def test_a_bad_csv_header_is_one_error_for_the_file(header: str, complaint: str) -> None:
+    with pytest.raises(FuseValidationError, match=complaint) as info:
+        rows_from_csv(f"{header}\n+16175550101,x\n")
+    assert info.value.field == "calls"
+
+
+def test_calls_given_as_a_rendered_template_read_as_the_list_they_were() -> None:
+    rows = [{"phone_number": BOSTON, "variables": {"name": "Ann"}}]
+    assert rows_from_value(rows) == rows
+    assert rows_from_value(json.dumps(rows)) == rows
+    assert rows_from_value(repr(rows)) == rows  # str() of a list, as Jinja renders an XCom
+    for bad in ({"phone_number": BOSTON}, "not a list", 42):
+        with pytest.raises(FuseValidationError, match="list of dicts"):
+            rows_from_value(bad)
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def test_mixed_good_and_bad_rows_are_all_reported_at_once_with_row_field_masked_value_and_rule() -> None:
+    rows = [
+        {"phone_number": BOSTON, "variables": {"name": "Ann"}},
+        {"phone_number": "+1617555"},  # too short
+        {"phone_number": CHICAGO, "caller_id": "12"},
+        {"phone_number": FRISCO, "variables": {"first name": "Eve"}},
+        "+16175550105",
+        {"phone_number": "+16175550106", "phone": "typo"},
+        {"phone_number": "+16175550107", "post_dial": "12a"},
+        {"phone_number": "+16175550108"},
+    ]
+    with pytest.raises(FuseInvalidRowsError) as info:
+        plan(rows)
+    error = info.value
+    assert [(e.row, e.field) for e in error.errors] == [
+        (2, "phone_number"),
+        (3, "caller_id"),
+        (4, "variables"),
+        (5, "row"),
+        (6, "phone"),
+        (7, "post_dial"),
+    ]
+    message = str(error)
+    assert message.startswith("Invalid calls: 6 of 8 rows. Nothing was sent.")
+    assert "skip_invalid=True" in message
+    assert "row 2: Invalid phone_number: +***. Give a valid number in E.164" in message
+    assert "row 4: Invalid variables: key 'first name'" in message
+    assert "row 7: Invalid post_dial: *** (hidden)" in message  # DTMF may be a PIN
+    assert "6175550101" not in message and "12a" not in message
+
+
+def test_skip_invalid_keeps_the_valid_rows_and_lists_the_skipped_ones() -> None:
+    rows = [{"phone_number": BOSTON}, {"phone_number": "123"}, {"phone_number": CHICAGO}]
+    result = plan(rows, skip_invalid=True)
+    assert [row.row for chunk in result.chunks for row in chunk.rows] == [1, 3]
+    assert [(e.row, e.field) for e in result.skipped] == [(2, "phone_number")]
+    with pytest.raises(FuseInvalidRowsError, match="No row is valid"):
+        plan([{"phone_number": "123"}], skip_invalid=True)
+
+
+def test_a_bad_setting_is_raised_once_not_once_per_row() -> None:
+    rows = numbers(50)
+    with pytest.raises(FuseValidationError, match="max_attempts") as info:
+        plan(rows, max_attempts=20)
+    assert not isinstance(info.value, FuseInvalidRowsError)
+    with pytest.raises(FuseValidationError, match="calling_hours") as info:
+        plan(rows, calling_hours="25:00-08:00")
+    assert not isinstance(info.value, FuseInvalidRowsError)
+    with pytest.raises(FuseValidationError, match="timezone"):
+        plan(rows, calling_hours="08:00-21:00", timezone="Mars/Olympus")
+
+
+def test_a_number_twice_is_an_invalid_row_unless_allowed() -> None:
+    rows = [{"phone_number": BOSTON}, {"phone_number": "tel:6175550101;ani=8009957586"}]
+    with pytest.raises(FuseInvalidRowsError, match="row 2: Duplicate \\+1617\\*\\*\\*0101: row 1") as info:
+        plan(rows)
+    assert info.value.errors[0].field == "phone_number"
+    assert plan(rows, allow_duplicates=True).call_count == 2
+    extensions = [{"phone_number": BOSTON, "post_dial": "1"}, {"phone_number": BOSTON, "post_dial": "2"}]
+    assert plan(extensions).call_count == 2  # one switchboard, two people
+
+
+def test_a_long_list_of_bad_rows_is_listed_up_to_a_hundred_then_counted() -> None:
+    rows = [{"phone_number": "123"}] * (MAX_ROWS_IN_MESSAGE + 30) + [{"phone_number": BOSTON, "x": 1}] * 5
+    with pytest.raises(FuseInvalidRowsError) as info:
+        plan(rows)
+    message = str(info.value)
+    assert len(info.value.errors) == 135
+    assert message.count("\n  row ") == MAX_ROWS_IN_MESSAGE
+    assert "... and 35 more rows (phone_number 30, x 5)" in message
+
+
+def test_operator_settings_given_as_rendered_strings() -> None:
+    assert chunk_size_setting("500") == 500
+    assert ratio_setting("0.8") == 0.8
+    assert flag_setting("skip_invalid", "True") is True and flag_setting("x", "0") is False
+    for bad in (0, "5001", 2.5, True):
+        with pytest.raises(FuseValidationError, match="chunk_size"):
+            chunk_size_setting(bad)
+    for bad in ("-0.1", 1.5, "most"):
+        with pytest.raises(FuseValidationError, match="min_completed_ratio"):
+            ratio_setting(bad)
+    with pytest.raises(FuseValidationError, match="skip_invalid"):
+        flag_setting("skip_invalid", "maybe")
+
+
+# --- chunking ----------------------------------------------------------------------------------
+
+
+def test_chunks_are_cut_in_row_order_and_computed_the_same_on_every_try() -> None:
+    rows = numbers(25)
+    first, again = plan(rows, chunk_size=10), plan(rows, chunk_size=10)
+    assert [len(chunk.rows) for chunk in first.chunks] == [10, 10, 5]
+    assert [chunk.rows[0].row for chunk in first.chunks] == [1, 11, 21]
+    assert [c.fingerprint for c in first.chunks] == [c.fingerprint for c in again.chunks]
+    later = plan_campaign(rows, {}, chunk_size=10, now=NOW + timedelta(minutes=5))
+    assert [c.fingerprint for c in later.chunks] == [c.fingerprint for c in first.chunks]
+    changed = [*rows[:12], {**rows[12], "variables": {"n": "changed"}}, *rows[13:]]
+    fingerprints = [c.fingerprint for c in plan(changed, chunk_size=10).chunks]
+    assert fingerprints[0] == first.chunks[0].fingerprint and fingerprints[1] != first.chunks[1].fingerprint
+
+
+def test_calling_hours_group_rows_by_time_zone_one_window_per_upload() -> None:
+    rows = [{"phone_number": n} for n in (BOSTON, FRISCO, "+16175550111", CHICAGO, "+14155550113")]
+    result = plan(rows, calling_hours=("08:00", "21:00"), chunk_size=1)
+    groups = [(chunk.rows[0].group, [r.row for r in chunk.rows]) for chunk in result.chunks]
+    assert groups == [
+        (("America/New_York",), [1]),
+        (("America/New_York",), [3]),
+        (("America/Los_Angeles",), [2]),
+        (("America/Los_Angeles",), [5]),
+        (("America/Chicago",), [4]),
+    ]
+    windows = {chunk.rows[0].group[0]: chunk.requests[0].shared_form() for chunk in result.chunks}
+    hour = 3600
+    assert int(windows["America/Los_Angeles"][protocol.END_TIMESTAMP]) == int(NOW.timestamp()) + 12 * hour
+    assert int(windows["America/New_York"][protocol.END_TIMESTAMP]) == int(NOW.timestamp()) + 9 * hour
+    assert all(chunk.start == chunk.requests[-1].start_timestamp for chunk in result.chunks)
+    notes = result.calling_notes()
+    assert len(notes) == 3 and notes[0].startswith("2 call(s) in America/New_York: end_timestamp set")
+
+
+def test_calling_hours_that_open_later_move_the_start_of_that_zone_only() -> None:
+    result = plan([{"phone_number": BOSTON}, {"phone_number": FRISCO}], calling_hours="10:00-20:00")
+    boston, frisco = (chunk.start for chunk in result.chunks)
+    assert boston == int(NOW.timestamp())  # 12:00 in Boston: open now
+    assert frisco == int(NOW.timestamp()) + 3600  # 09:00 in San Francisco: opens in an hour
+
+
+def test_a_timezone_override_puts_every_row_in_one_group() -> None:
+    rows = [{"phone_number": n} for n in (BOSTON, FRISCO, CHICAGO)]
+    result = plan(rows, calling_hours="08:00-21:00", timezone="Europe/Berlin")
+    assert len(result.chunks) == 1 and result.chunks[0].rows[0].group == ("Europe/Berlin",)
+
+
+def test_bulk_csv_of_a_chunk_has_the_assumed_layout() -> None:
+    rows = [
+        {"phone_number": "617-555-0101", "caller_id": "8009957586", "variables": {"name": "Smith, Ann"}},
+        {"phone_number": CHICAGO, "post_dial": "1w2#", "variables": {"slot": 9, "note": 'say "hi"'}},
+    ]
+    (chunk,) = plan(rows).chunks
+    data = protocol.build_bulk_csv((r.tel_uri, r.variables) for r in chunk.requests)
+    assert data.decode().splitlines() == [
+        "destination,name,slot,note",
+        'tel:+16175550101;ani=+18009957586,"Smith, Ann",,',
+        'tel:+13125550102;postd=1w2#,,9,"say ""hi"""',
+    ]
+    assert protocol.parse_bulk_csv(data) == [
+        ("tel:+16175550101;ani=+18009957586", {"name": "Smith, Ann"}),
+        ("tel:+13125550102;postd=1w2#", {"slot": "9", "note": 'say "hi"'}),
+    ]
+
+
+def test_calls_are_put_back_in_row_order_after_the_zone_groups() -> None:
+    rows = [{"phone_number": n} for n in (BOSTON, FRISCO, "+16175550111")]
+    result = plan(rows, calling_hours="08:00-21:00")
+    assert result.calls_in_row_order([["b1", "b3"], ["f2"]]) == [(1, "b1"), (2, "f2"), (3, "b3")]
+    queued = result.queued(result.calls_in_row_order([["11", "12"], ["13"]]))
+    assert queued == {
+        "rows": 3,
+        "call_ids": ["11", "13", "12"],
+        "call_rows": [[1, 3]],
+        "skipped": [],
+        "skipped_count": 0,
+    }
+
+
+# --- the result --------------------------------------------------------------------------------
+
+
+def test_ids_pack_into_runs_and_back() -> None:
+    ids = [str(n) for n in range(1000, 11000)]
+    assert pack_ids(ids) == [[1000, 10_000]]
+    mixed = ["7", "8", "9", "abc", "11", "007", "12", "0"]
+    assert pack_ids(mixed) == [[7, 3], "abc", "11", "007", "12", "0"]
+    assert unpack_ids(pack_ids(mixed)) == mixed and unpack_ids(pack_ids(ids)) == ids
+
+
+def test_result_counts_reached_and_not_reached_and_round_trips_through_xcom() -> None:
+    states = [
+        ["1", "completed", 1, "1617***0101"],
+        ["2", "failed", 3, "1617***0102"],
+        ["3", "queued", 0, "1617***0103"],
+        ["4", None, None, None],
+    ]
+    queued = {
+        "rows": 5,
+        "call_rows": [[1, 2], "4", "5"],
+        "skipped": [[3, "phone_number", "Invalid phone_number: ***."]],
+        "skipped_count": 1,
+    }
+    result = CampaignResult.tracked(states, queued)
+    assert result.totals == {"completed": 1, "failed": 1, "queued": 1, "unknown": 1}
+    assert [c.row for c in result.reached] == [1] and [c.row for c in result.not_reached] == [2, 4, 5]
+    assert [c.call_id for c in result.pending] == ["3", "4"] and not result.finished
+    assert result.completed_ratio == 0.25
+    assert result.describe() == "1 of 4 calls completed (25.0%): failed 1, queued 1, unknown 1"
+    value = result.to_xcom()
+    assert value["calls"][0] == ["1", 1, "1617***0101", "completed", 1]
+    assert value["skipped"] == [[3, "phone_number", "Invalid phone_number: ***."]]
+    assert json.loads(json.dumps(value)) == value
+    assert CampaignResult.from_xcom(value) == result
+    assert result.by_row()[2] == CampaignCall("2", 2, "1617***0102", "failed", 3)
+
+
+def test_an_empty_campaign_completed_everything_it_was_asked() -> None:
+    assert CampaignResult(0, ()).completed_ratio == 1.0 and CampaignResult(0, ()).finished
+
+
+def test_the_result_of_ten_thousand_calls_stays_under_one_megabyte() -> None:
+    states = [[str(1_000_000 + n), "completed", 3, "1617***1234"] for n in range(10_000)]
+    skipped = [
+        RowError(n, "phone_number", "Invalid phone_number: +1617***12. " + "x" * 150) for n in range(5000)
+    ]
+    queued = {
+        "rows": 15_000,
+        "call_rows": pack_ids(range(5001, 15_001)),
+        "skipped": [[e.row, e.field, e.message] for e in skipped],
+        "skipped_count": len(skipped),
+    }
+    value = CampaignResult.tracked(states, queued).to_xcom()
+    assert len(json.dumps(value)) < 1_000_000
+    assert len(value["skipped"]) == 1000 and value["skipped_count"] == 5000
