@@ -5,10 +5,11 @@ AIRFLOW_VERSION ?= 3.3.2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 UI_STAMP := $(VENV)/.installed-ui
+BENCH_STAMP := $(VENV)/.installed-bench
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test test-suite test-ui lint format demo bench clean
+.PHONY: install test test-suite test-ui test-e2e lint format demo bench clean
 
 install: $(STAMP)
 
@@ -23,6 +24,13 @@ test: lint test-suite
 
 test-suite: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## test-e2e: Airflow as separate processes (scheduler, dag-processor, triggerer, api-server) driven through
+## its REST API under faults and SIGKILLs, plus the fault, fuzz and hygiene suites; figures printed at the end.
+## SIGINT (not SIGTERM) on timeout, so that pytest's teardown still stops every process it started.
+test-e2e: $(STAMP)
+	FUSE_E2E_STACK=1 timeout --signal=INT --kill-after=60 900 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		--durations=10 tests/system tests/test_fuzz.py tests/test_hygiene.py
 
 ## test-ui: the connection form, its Test button and the task view in headless chromium (Playwright)
 test-ui: $(UI_STAMP) $(CHROMIUM)
@@ -49,8 +57,13 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m airflow_provider_fuse.testing.demo
 
-bench: $(STAMP)
+## bench: every benchmarks/*.py prints its table (never part of make test)
+bench: $(BENCH_STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test,bench]' "apache-airflow==$(AIRFLOW_VERSION)" > $(VENV)/pip-bench.log 2>&1 || { tail -40 $(VENV)/pip-bench.log; exit 1; }
+	@touch $@
 
 clean:
 	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache

@@ -46,17 +46,10 @@ MAX_ATTEMPTS, REATTEMPT_WAIT = 3, 300
 # Production values, divided (interval) or multiplied (rate) by the simulator's speed.
 POLL_INTERVAL, REQUESTS_PER_SECOND = 60.0, 10.0
 TARGETS = {"queue_requests": 10, "status_per_call": 3.0, "rss_mb": 150.0, "cpu_s": 30.0}
+
+
 # The simulator's ThreadingHTTPServer listens with a backlog of 5; the naive side opens up to 100
 # connections at once and would lose SYNs to it (1 s kernel retransmits). Measure the client instead.
-SIMULATOR = """
-import sys
-from airflow_provider_fuse.testing import server
-server.SimulatorServer.request_queue_size = 4096
-from airflow_provider_fuse.testing.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def number(n: int) -> str:
     return f"+1617555{n:04d}" if n < 10_000 else f"+1212555{n - 10_000:04d}"
 
@@ -77,8 +70,8 @@ def start_simulator(calls: int, speed: float, log: Path) -> tuple[subprocess.Pop
         process = subprocess.Popen(
             [
                 sys.executable,
-                "-c",
-                SIMULATOR,
+                "-m",
+                "airflow_provider_fuse.testing.cli",
                 "--port",
                 "0",
                 "--speed",

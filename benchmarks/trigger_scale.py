@@ -66,25 +66,21 @@ CPU_RATIO_TARGET = 2.0
 # --- parent: the simulator, the calls, one subprocess per variant ------------------------------
 
 
-# The simulator's ThreadingHTTPServer listens with socketserver's default backlog of 5: a burst of new
-# connections (every poll of the per-poll baseline, the shared pool's first 100) then loses SYNs and
-# waits for the kernel's 1 s, 3 s, 7 s retransmissions. The benchmark measures the client, so its
-# simulator listens with a deeper backlog, and speaks TLS when given a certificate (Fuse is HTTPS-only,
-# so a session per poll costs a TLS handshake per poll in production).
+# The simulator speaks TLS when given a certificate: Fuse is HTTPS-only, so a session per poll costs a
+# TLS handshake per poll in production.
 SIMULATOR = """
 import os, signal, ssl, sys, threading
 def stop_with_parent():  # stdin closes when the benchmark exits, however it exits
     sys.stdin.read()
     os.kill(os.getpid(), signal.SIGTERM)
 threading.Thread(target=stop_with_parent, daemon=True).start()
-from airflow_provider_fuse.testing import server
-server.SimulatorServer.request_queue_size = 4096
 if os.environ.get("BENCH_TLS_CERT"):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(os.environ["BENCH_TLS_CERT"], os.environ["BENCH_TLS_KEY"])
     def get_request(self):  # the handshake runs in the connection's own thread, not in accept()
         sock, address = self.socket.accept()
         return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+    from airflow_provider_fuse.testing import server
     server.SimulatorServer.get_request = get_request
 from airflow_provider_fuse.testing.cli import main
 sys.exit(main(sys.argv[1:]))

@@ -23,6 +23,9 @@ class SimulatorServer(ThreadingHTTPServer):
     """A loopback server answering through a :class:`FuseApp` (set once the port is known)."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 drops SYNs under bursts of new connections (clients then
+    # stall 1-7 s retransmitting): benchmarks open thousands at once.
+    request_queue_size = 1024
     app: FuseApp
 
     def __init__(self, host: str, port: int) -> None:

@@ -18,12 +18,14 @@ import contextlib
 import heapq
 import itertools
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp  # noqa: F401  (imported here, with the triggers, so the first poll doesn't block the loop on it)
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fuse import DEFAULT_CONN_ID, protocol
@@ -149,9 +151,9 @@ class FuseCallTrigger(BaseTrigger):
                         message = timeout_message(self.call_id, details, self.deadline or 0)
                         yield TriggerEvent(call_event(TIMEOUT, self.call_id, details, message))
                         return
-                    await asyncio.sleep(
-                        self.poll_interval if remaining is None else min(self.poll_interval, remaining)
-                    )
+                    # +-10% jitter keeps thousands of triggers from polling in lockstep after a stall.
+                    interval = self.poll_interval * random.uniform(0.9, 1.1)
+                    await asyncio.sleep(interval if remaining is None else min(interval, remaining))
         except FuseError as err:
             yield TriggerEvent(call_event(ERROR, self.call_id, details, str(err)))
 
