@@ -73,6 +73,14 @@ class CallStatus(str, Enum):
         return self.value
 
 
+def path_id(field: str, value: Any) -> str:
+    """An application or deployment id: Fuse's path ids are numeric, and nothing else may reach a URL."""
+    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if not text.isdigit() or not text.isascii():
+        raise FuseValidationError(field, repr(value)[:40], "Fuse ids are whole numbers, e.g. 1001.")
+    return text
+
+
 def is_loopback_host(host: str | None) -> bool:
     return (host or "").lower().strip("[]") in _LOOPBACK_HOSTS or (host or "").startswith("127.")
 

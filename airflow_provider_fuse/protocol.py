@@ -76,7 +76,9 @@ def cancel_path(application_id: int | str, deployment_id: int | str) -> str:
 
 
 def status_path(call_id: int | str) -> str:
-    return f"/outbound/{call_id}"
+    from urllib.parse import quote
+
+    return f"/outbound/{quote(str(call_id), safe='')}"
 
 
 def error_body(message: str) -> dict[str, str]:

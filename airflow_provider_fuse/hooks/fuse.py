@@ -38,7 +38,7 @@ from airflow_provider_fuse.exceptions import (
     FuseResponseError,
     FuseServerError,
 )
-from airflow_provider_fuse.models import CallDetails, CallRequest, is_loopback_host
+from airflow_provider_fuse.models import CallDetails, CallRequest, is_loopback_host, path_id
 
 if TYPE_CHECKING:
     import aiohttp
@@ -280,7 +280,7 @@ class FuseHook(BaseHook):
 
     def queue_call(self, application_id: int | str, deployment_id: int | str, request: CallRequest) -> str:
         """Queue one call and return its id. Never repeated once it may have reached Fuse."""
-        path = protocol.queue_path(application_id, deployment_id)
+        path = protocol.queue_path(*_deployment(application_id, deployment_id))
         form = request.to_form(self.settings.variables_field)
         answer = self._request("POST", path, files=_multipart(form), safe_to_repeat=False)
         return _call_id(answer)
@@ -295,7 +295,7 @@ class FuseHook(BaseHook):
         """
         if not requests:
             return []
-        path = protocol.bulk_queue_path(application_id, deployment_id)
+        path = protocol.bulk_queue_path(*_deployment(application_id, deployment_id))
         csv_data = protocol.build_bulk_csv((r.tel_uri, r.variables) for r in requests)
         files: dict[str, Any] = _multipart(requests[0].shared_form())
         files[protocol.BULK_CSV_FIELD] = ("calls.csv", csv_data, "text/csv")
@@ -317,7 +317,8 @@ class FuseHook(BaseHook):
 
     def cancel_pending_calls(self, application_id: int | str, deployment_id: int | str) -> None:
         """Cancel EVERY pending call of the deployment: Fuse has no per-call cancel."""
-        self._request("DELETE", protocol.cancel_path(application_id, deployment_id), safe_to_repeat=True)
+        path = protocol.cancel_path(*_deployment(application_id, deployment_id))
+        self._request("DELETE", path, safe_to_repeat=True)
 
     def test_connection(self) -> tuple[bool, str]:
         """Ask for a call that cannot exist: 404 proves the credentials, 401/403 rejects them."""
@@ -393,6 +394,10 @@ class FuseHook(BaseHook):
             raise _transport_error(err, method, path, queueing) from None
         answer = _Answer(response.status_code, response.content, dict(response.headers))
         return _check(answer, method, path, queueing)
+
+
+def _deployment(application_id: int | str, deployment_id: int | str) -> tuple[str, str]:
+    return path_id("application_id", application_id), path_id("deployment_id", deployment_id)
 
 
 def _multipart(form: Mapping[str, str]) -> dict[str, Any]:

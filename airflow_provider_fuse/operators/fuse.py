@@ -53,6 +53,14 @@ def _seconds(value: float | timedelta | None) -> float | None:
     return value.total_seconds() if isinstance(value, timedelta) else value
 
 
+def check_deployment(application_id: Any, deployment_id: Any) -> None:
+    """Fail on ids that are not Fuse's numeric ids before any request (resuming sends one first)."""
+    from airflow_provider_fuse.models import path_id
+
+    path_id("application_id", application_id)
+    path_id("deployment_id", deployment_id)
+
+
 class QueueCallOperator(BaseOperator):
     """Queue one outbound call through Plum Fuse and, by default, wait for its outcome.
 
@@ -156,6 +164,7 @@ class QueueCallOperator(BaseOperator):
 
         hook = self.hook
         request = self.build_request(hook)
+        check_deployment(self.application_id, self.deployment_id)
         for note in request.calling_notes:
             self.log.warning("Calling hours: %s", note)
         call_id = self._resume_or_queue(hook, request, TaskMemory(context))
@@ -411,6 +420,7 @@ class QueueCallsOperator(BaseOperator):
         from airflow_provider_fuse.resume import TaskMemory
 
         ratio_setting(self.min_completed_ratio)  # a bad policy fails now, not after the calls
+        check_deployment(self.application_id, self.deployment_id)
         hook = self.hook
         plan = self.plan(hook)
         self._log_plan(plan)

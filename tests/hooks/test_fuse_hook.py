@@ -21,6 +21,7 @@ from airflow_provider_fuse.exceptions import (
     FuseRequestError,
     FuseResponseError,
     FuseServerError,
+    FuseValidationError,
 )
 from airflow_provider_fuse.hooks.fuse import USER_AGENT, FuseHook, base_url
 from airflow_provider_fuse.models import CallRequest
@@ -355,3 +356,22 @@ def test_no_request_carries_the_key_in_the_url(hook: FuseHook) -> None:
         m.get(re.compile(".*"), json=SAMPLE)
         hook.get_call(901)
     assert DEVELOPER_KEY not in m.request_history[0].url
+
+
+@pytest.mark.parametrize("bad", ["1/../../outbound/5", "", "12a", -3, True, None, "１２"])
+def test_non_numeric_deployment_ids_never_reach_a_url(
+    hook: FuseHook, request_: CallRequest, bad: Any
+) -> None:
+    with rm.Mocker() as m:
+        with pytest.raises(FuseValidationError, match="application_id"):
+            hook.queue_call(bad, 22, request_)
+        with pytest.raises(FuseValidationError, match="deployment_id"):
+            hook.cancel_pending_calls(11, bad)
+        assert m.call_count == 0
+
+
+def test_call_ids_are_quoted_into_the_status_path(hook: FuseHook) -> None:
+    with rm.Mocker() as m:
+        m.get(f"{FUSE_URL}/outbound/..%2F5", json=SAMPLE)
+        hook.get_call("../5")
+        assert m.request_history[0].path == "/api/outbound/..%2f5"
