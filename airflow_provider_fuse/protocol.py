@@ -76,9 +76,7 @@ def cancel_path(application_id: int | str, deployment_id: int | str) -> str:
 
 
 def status_path(call_id: int | str) -> str:
-    from urllib.parse import quote
-
-    return f"/outbound/{quote(str(call_id), safe='')}"
+    return f"/outbound/{call_id}"
 
 
 def error_body(message: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import tenacity
 from airflow.sdk import BaseHook
@@ -312,7 +312,7 @@ class FuseHook(BaseHook):
 
     def get_call(self, call_id: str | int) -> CallDetails:
         """The call's current details."""
-        answer = self._request("GET", protocol.status_path(call_id), safe_to_repeat=True)
+        answer = self._request("GET", _status_path(call_id), safe_to_repeat=True)
         return _call_details(answer, str(call_id))
 
     def cancel_pending_calls(self, application_id: int | str, deployment_id: int | str) -> None:
@@ -339,7 +339,7 @@ class FuseHook(BaseHook):
     async def aget_call(self, call_id: str | int) -> CallDetails:
         """The call's current details, without blocking the event loop (for triggers)."""
         settings = await self.asettings()
-        path = protocol.status_path(call_id)
+        path = _status_path(call_id)
         retryable = _retryable(safe_to_repeat=True)
         async with _shared_sessions.session(settings) as session:
             # A plain loop, not tenacity's AsyncRetrying: thousands of triggers poll through here, and
@@ -394,6 +394,11 @@ class FuseHook(BaseHook):
             raise _transport_error(err, method, path, queueing) from None
         answer = _Answer(response.status_code, response.content, dict(response.headers))
         return _check(answer, method, path, queueing)
+
+
+def _status_path(call_id: str | int) -> str:
+    """A call id from anywhere (a template, Fuse's Link header) can only name one call."""
+    return protocol.status_path(quote(str(call_id), safe=""))
 
 
 def _deployment(application_id: int | str, deployment_id: int | str) -> tuple[str, str]:

@@ -358,7 +358,7 @@ def test_no_request_carries_the_key_in_the_url(hook: FuseHook) -> None:
     assert DEVELOPER_KEY not in m.request_history[0].url
 
 
-@pytest.mark.parametrize("bad", ["1/../../outbound/5", "", "12a", -3, True, None, "１２"])
+@pytest.mark.parametrize("bad", ["1/../../outbound/5", "", "12a", -3, True, None, "\uff11\uff12"])
 def test_non_numeric_deployment_ids_never_reach_a_url(
     hook: FuseHook, request_: CallRequest, bad: Any
 ) -> None:
