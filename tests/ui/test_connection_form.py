@@ -27,7 +27,13 @@ pytestmark = pytest.mark.ui
 CONN_ID = DEFAULT_CONN_ID
 (CONN_TYPE,) = get_provider_info()["connection-types"]
 EXTRA_FIELDS: dict[str, dict[str, Any]] = CONN_TYPE["conn-fields"]
-EXTRAS = {"request_timeout": 12, "retry_limit": 0, "default_region": "GB", "variables_field": "call_params"}
+EXTRAS = {
+    "request_timeout": 12,
+    "connect_timeout": 4,
+    "retry_limit": 0,
+    "default_region": "GB",
+    "variables_field": "call_params",
+}
 # Airflow 3.3.1 and 3.3.2 send port 0 for a port-less connection and then refuse to test it
 # (apache/airflow#73298, fixed upstream in the API): every Fuse connection is port-less.
 AIRFLOW_PORT_BUG = "host or port to test differs from the stored connection"
