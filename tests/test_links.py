@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 import pytest
+from airflow.models.taskinstancekey import TaskInstanceKey
 from airflow.sdk.execution_time.xcom import XCom
-from airflow.sdk.types import TaskInstanceKey
 
 from airflow_provider_fuse import get_provider_info
 from airflow_provider_fuse.links import CALL_ID_XCOM_KEY, FuseCallLink
