@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from airflow_provider_fuse.testing import FuseSimulator
 
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="fuse-tests-airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
-
-import pytest
 
 FUSE_URL = "https://fuse.test/api"
 LOGIN = "ops@example.com"
@@ -26,3 +31,16 @@ def fuse_conn(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     conn = {"conn_type": "fuse", "host": FUSE_URL, "login": LOGIN, "password": DEVELOPER_KEY}
     monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", json.dumps(conn))
     return conn
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FuseSimulator]:
+    """A live FuseSimulator at 600x speed behind `fuse_default`; retries without waiting."""
+    from airflow_provider_fuse.hooks.fuse import FuseHook
+    from airflow_provider_fuse.testing import FuseSimulator
+
+    monkeypatch.setattr(FuseHook, "backoff", 0)
+    with FuseSimulator(speed=600) as simulator:
+        for name, value in simulator.connection_env().items():
+            monkeypatch.setenv(name, value)
+        yield simulator

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from airflow_provider_fuse.exceptions import (
     FuseValidationError,
     FuseWaitTimeout,
 )
-from airflow_provider_fuse.hooks.fuse import FuseHook
 from airflow_provider_fuse.operators.fuse import (
     CHUNK_KEY,
     CHUNK_SENT_KEY,
@@ -65,15 +63,6 @@ def operator(calls: Any, **kwargs: Any) -> QueueCallsOperator:
     kwargs.setdefault("max_requests_per_second", 1000)
     kwargs.setdefault("timeout", 30)
     return QueueCallsOperator(calls=calls, **kwargs)
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FuseSimulator]:
-    monkeypatch.setattr(FuseHook, "backoff", 0)
-    with FuseSimulator(speed=600) as simulator:
-        for name, value in simulator.connection_env().items():
-            monkeypatch.setenv(name, value)
-        yield simulator
 
 
 def uploaded(sim: FuseSimulator) -> list[str]:

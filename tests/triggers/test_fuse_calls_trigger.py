@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -148,15 +147,6 @@ def test_a_timeout_event_names_the_calls_still_open_and_cancels_nothing() -> Non
 
 
 # --- whole runs against the simulator -------------------------------------------------------------
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FuseSimulator]:
-    monkeypatch.setattr(FuseHook, "backoff", 0)
-    with FuseSimulator(speed=600) as simulator:
-        for name, value in simulator.connection_env().items():
-            monkeypatch.setenv(name, value)
-        yield simulator
 
 
 def queue(sim: FuseSimulator, outcomes: dict[str, str], **options: Any) -> list[str]:
