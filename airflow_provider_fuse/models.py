@@ -61,13 +61,13 @@ class CallStatus(str, Enum):
     FAILED = "failed"
     REJECTED = "rejected"
 
-    @staticmethod
-    def is_terminal(status: str) -> bool:
-        return str(status).lower() in protocol.TERMINAL_STATUSES
+    # ``self: str`` lets both ``CallStatus.COMPLETED.is_terminal()`` and ``CallStatus.is_terminal(text)``
+    # work, for the statuses Fuse reports that this enum does not know.
+    def is_terminal(self: str) -> bool:
+        return str(self).lower() in protocol.TERMINAL_STATUSES
 
-    @staticmethod
-    def succeeded(status: str) -> bool:
-        return str(status).lower() in protocol.SUCCESS_STATUSES
+    def succeeded(self: str) -> bool:
+        return str(self).lower() in protocol.SUCCESS_STATUSES
 
     def __str__(self) -> str:
         return self.value

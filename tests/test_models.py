@@ -317,3 +317,9 @@ def test_calling_hours_with_no_allowed_instant_before_the_end_name_the_field() -
 def test_without_calling_hours_nothing_moves() -> None:
     request = CallRequest("+16175551234", calling_hours="", now=NIGHT_IN_BOSTON)
     assert (request.start_timestamp, request.end_timestamp, request.calling_notes) == (None, None, ())
+
+
+def test_status_members_answer_for_themselves() -> None:
+    assert CallStatus.COMPLETED.is_terminal() and CallStatus.COMPLETED.succeeded()
+    assert CallStatus.REJECTED.is_terminal() and not CallStatus.REJECTED.succeeded()
+    assert not CallStatus.DIALING.is_terminal()
