@@ -74,10 +74,10 @@ def rows_from_value(value: Any) -> list[Any]:
         text = value.strip()
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             try:
                 value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 raise FuseValidationError(
                     "calls", f"a string of {len(text)} characters", _CALLS_ALLOWED
                 ) from None

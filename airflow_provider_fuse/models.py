@@ -81,6 +81,18 @@ def path_id(field: str, value: Any) -> str:
     return text
 
 
+def positive_number(
+    field: str, value: Any, allowed: str = "Give seconds above zero, or a timedelta."
+) -> float:
+    """A poll interval, timeout or rate: a finite number above zero (a timedelta counts its seconds)."""
+    number = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(number, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", number):
+        number = float(number)
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 < number < float("inf"):
+        raise FuseValidationError(field, repr(value)[:40], allowed)
+    return float(number)
+
+
 def is_loopback_host(host: str | None) -> bool:
     return (host or "").lower().strip("[]") in _LOOPBACK_HOSTS or (host or "").startswith("127.")
 
@@ -380,7 +392,7 @@ def _calling_hours(value: Any) -> Any:
 
         try:
             return ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             return value
     return value
 
@@ -406,7 +418,7 @@ def _timestamp(name: str, value: Any, now: datetime) -> int | None:
                 "Naive datetimes are ambiguous (whose local time?): attach a timezone, "
                 "e.g. pendulum.datetime(..., tz='America/New_York').",
             )
-        return int(value.timestamp())
+        return _unix_seconds(name, value.timestamp(), allowed)
     if isinstance(value, bool):
         raise FuseValidationError(name, repr(value), allowed)
     if isinstance(value, (int, float)):

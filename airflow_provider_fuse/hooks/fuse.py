@@ -129,7 +129,7 @@ class _Answer:
     def json(self) -> Any:
         try:
             return json.loads(self.body) if self.body.strip() else None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             raise FuseResponseError(
                 f"Fuse answered HTTP {self.status} with a body that is not JSON.", status_code=self.status
             ) from None

@@ -49,16 +49,23 @@ CALL_FIELDS = (
 )
 
 
-def _seconds(value: float | timedelta | None) -> float | None:
-    return value.total_seconds() if isinstance(value, timedelta) else value
+def wait_settings(task: Any) -> tuple[float, float | None]:
+    """A task's ``poll_interval`` and ``timeout`` in seconds, checked before any request."""
+    from airflow_provider_fuse.models import positive_number
+
+    timeout = None if task.timeout is None else positive_number("timeout", task.timeout)
+    return positive_number("poll_interval", task.poll_interval), timeout
 
 
-def check_deployment(application_id: Any, deployment_id: Any) -> None:
-    """Fail on ids that are not Fuse's numeric ids before any request (resuming sends one first)."""
-    from airflow_provider_fuse.models import path_id
+def check_task_settings(task: Any) -> None:
+    """Fail on bad ids, poll interval, timeout or rate before any request (resuming sends one first)."""
+    from airflow_provider_fuse.models import path_id, positive_number
 
-    path_id("application_id", application_id)
-    path_id("deployment_id", deployment_id)
+    path_id("application_id", task.application_id)
+    path_id("deployment_id", task.deployment_id)
+    wait_settings(task)
+    if hasattr(task, "max_requests_per_second"):
+        positive_number("max_requests_per_second", task.max_requests_per_second, "Give a rate above zero.")
 
 
 class QueueCallOperator(BaseOperator):
@@ -164,7 +171,7 @@ class QueueCallOperator(BaseOperator):
 
         hook = self.hook
         request = self.build_request(hook)
-        check_deployment(self.application_id, self.deployment_id)
+        check_task_settings(self)
         for note in request.calling_notes:
             self.log.warning("Calling hours: %s", note)
         call_id = self._resume_or_queue(hook, request, TaskMemory(context))
@@ -223,7 +230,7 @@ class QueueCallOperator(BaseOperator):
     # --- waiting ---
 
     def _wait(self, hook: FuseHook, call_id: str) -> dict[str, Any]:
-        timeout = _seconds(self.timeout)
+        poll_interval, timeout = wait_settings(self)
         deadline = time.time() + timeout if timeout is not None else None
         if self.deferrable:
             from airflow_provider_fuse.triggers.fuse import FuseCallTrigger, outcome
@@ -232,10 +239,10 @@ class QueueCallOperator(BaseOperator):
             if details.is_terminal:
                 return outcome(details)
             self.defer(
-                trigger=FuseCallTrigger(call_id, self.fuse_conn_id, self.poll_interval, deadline),
+                trigger=FuseCallTrigger(call_id, self.fuse_conn_id, poll_interval, deadline),
                 method_name="execute_complete",
             )
-        return wait_in_worker(self, hook, call_id, self.poll_interval, deadline)
+        return wait_in_worker(self, hook, call_id, poll_interval, deadline)
 
 
 def wait_in_worker(
@@ -420,7 +427,7 @@ class QueueCallsOperator(BaseOperator):
         from airflow_provider_fuse.resume import TaskMemory
 
         ratio_setting(self.min_completed_ratio)  # a bad policy fails now, not after the calls
-        check_deployment(self.application_id, self.deployment_id)
+        check_task_settings(self)
         hook = self.hook
         plan = self.plan(hook)
         self._log_plan(plan)
@@ -444,7 +451,7 @@ class QueueCallsOperator(BaseOperator):
         queued: dict[str, Any],
     ) -> dict[str, Any]:
         """Track every call, from the triggerer or from here; calls starting later are polled later."""
-        timeout = _seconds(self.timeout)
+        poll_interval, timeout = wait_settings(self)
         deadline = time.time() + timeout if timeout is not None else None
         call_ids = [call_id for _, call_id in calls]
         later = [(r["start"], r["call_ids"]) for r in records if r.get("start") and r["start"] > time.time()]
@@ -455,7 +462,7 @@ class QueueCallsOperator(BaseOperator):
                 trigger=FuseCallsTrigger(
                     call_ids,
                     self.fuse_conn_id,
-                    self.poll_interval,
+                    poll_interval,
                     deadline,
                     later or None,
                     max_requests_per_second=self.max_requests_per_second,
@@ -463,7 +470,7 @@ class QueueCallsOperator(BaseOperator):
                 method_name="execute_complete",
             )
         event = wait_for_calls_in_worker(
-            self, hook, call_ids, self.poll_interval, deadline, later, self.max_requests_per_second
+            self, hook, call_ids, poll_interval, deadline, later, self.max_requests_per_second
         )
         return self._conclude(context, event, queued)
 
