@@ -16,6 +16,7 @@ import base64
 import contextlib
 import json
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -50,6 +51,8 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_RETRY_LIMIT = 5
 #: Longest wait between two tries, also the cap on a Retry-After that Fuse asks for.
 MAX_BACKOFF = 60.0
+#: Shortest read timeout of a status request made close to a wait's deadline.
+MIN_READ_TIMEOUT = 0.1
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,11 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 def _call_id(answer: _Answer) -> str:
     link = next((v for k, v in answer.headers.items() if k.lower() == "link"), None)
-    call_id = protocol.parse_queue_response(answer.json(), link)
+    try:
+        body = answer.json()
+    except FuseResponseError:
+        body = None  # Fuse accepted the request: the Link header may still name the call
+    call_id = protocol.parse_queue_response(body, link)
     if call_id is None:
         raise FuseResponseError(
             "Fuse accepted the queue request but its answer names no call id; the call is probably "
@@ -217,14 +224,24 @@ def backoff_seconds(error: BaseException | None, attempt: int, backoff: float) -
     return random.uniform(0, min(MAX_BACKOFF, backoff * 2 ** (attempt - 1)))
 
 
-def _wait(backoff: float) -> Callable[[tenacity.RetryCallState], float]:
-    """``backoff_seconds`` as a tenacity wait strategy."""
+def _wait(backoff: float, deadline: float | None = None) -> Callable[[tenacity.RetryCallState], float]:
+    """``backoff_seconds`` as a tenacity wait strategy, never waiting past ``deadline`` (Unix time)."""
 
     def wait(state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        return backoff_seconds(error, state.attempt_number, backoff)
+        seconds = backoff_seconds(error, state.attempt_number, backoff)
+        return seconds if deadline is None else max(0.0, min(seconds, deadline - time.time()))
 
     return wait
+
+
+def _stop(limit: int, deadline: float | None) -> Callable[[tenacity.RetryCallState], bool]:
+    """Stop after ``limit`` retries, or once ``deadline`` (Unix time) has passed."""
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        return state.attempt_number > limit or (deadline is not None and time.time() >= deadline)
+
+    return stop
 
 
 class FuseHook(BaseHook):
@@ -310,9 +327,9 @@ class FuseHook(BaseHook):
             )
         return call_ids
 
-    def get_call(self, call_id: str | int) -> CallDetails:
-        """The call's current details."""
-        answer = self._request("GET", _status_path(call_id), safe_to_repeat=True)
+    def get_call(self, call_id: str | int, *, deadline: float | None = None) -> CallDetails:
+        """The call's current details; retries and timeouts end by ``deadline`` (Unix time), if given."""
+        answer = self._request("GET", _status_path(call_id), safe_to_repeat=True, deadline=deadline)
         return _call_details(answer, str(call_id))
 
     def cancel_pending_calls(self, application_id: int | str, deployment_id: int | str) -> None:
@@ -364,30 +381,47 @@ class FuseHook(BaseHook):
     # --- plumbing ---
 
     def _retry_policy(
-        self, settings: FuseSettings, safe_to_repeat: bool, retries: int | None = None
+        self,
+        settings: FuseSettings,
+        safe_to_repeat: bool,
+        retries: int | None = None,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         limit = settings.retry_limit if retries is None else retries
         return {
             "retry": tenacity.retry_if_exception(_retryable(safe_to_repeat)),
-            "stop": tenacity.stop_after_attempt(int(limit) + 1),
-            "wait": _wait(self.backoff),
+            "stop": _stop(int(limit), deadline),
+            "wait": _wait(self.backoff, deadline),
             "reraise": True,
         }
 
     def _request(
-        self, method: str, path: str, *, safe_to_repeat: bool, retries: int | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        safe_to_repeat: bool,
+        retries: int | None = None,
+        deadline: float | None = None,
+        **kwargs: Any,
     ) -> _Answer:
         settings = self.settings
-        for attempt in tenacity.Retrying(**self._retry_policy(settings, safe_to_repeat, retries)):
+        policy = self._retry_policy(settings, safe_to_repeat, retries, deadline)
+        for attempt in tenacity.Retrying(**policy):
             with attempt:
-                answer = self._send(method, path, queueing=not safe_to_repeat, **kwargs)
+                answer = self._send(method, path, queueing=not safe_to_repeat, deadline=deadline, **kwargs)
         return answer
 
-    def _send(self, method: str, path: str, *, queueing: bool, **kwargs: Any) -> _Answer:
+    def _send(
+        self, method: str, path: str, *, queueing: bool, deadline: float | None = None, **kwargs: Any
+    ) -> _Answer:
         import requests
 
         url = self.settings.base_url + path
-        timeout = (self.settings.connect_timeout, self.settings.request_timeout)
+        read_timeout = self.settings.request_timeout
+        if deadline is not None:  # a wait with a deadline never blocks past it on one slow answer
+            read_timeout = max(MIN_READ_TIMEOUT, min(read_timeout, deadline - time.time()))
+        timeout = (self.settings.connect_timeout, read_timeout)
         try:
             response = self._session.request(method, url, timeout=timeout, **kwargs)
         except requests.RequestException as err:

@@ -233,11 +233,15 @@ class QueueCallOperator(BaseOperator):
         poll_interval, timeout = wait_settings(self)
         deadline = time.time() + timeout if timeout is not None else None
         if self.deferrable:
-            from airflow_provider_fuse.triggers.fuse import FuseCallTrigger, outcome
+            from airflow_provider_fuse.triggers.fuse import TRANSIENT_ERRORS, FuseCallTrigger, outcome
 
-            details = hook.get_call(call_id)
-            if details.is_terminal:
-                return outcome(details)
+            try:
+                details = hook.get_call(call_id, deadline=deadline)
+            except TRANSIENT_ERRORS as error:  # the trigger keeps asking, as the worker's wait does
+                self.log.warning("Fuse call %s: status not read, will retry: %s", call_id, error)
+            else:
+                if details.is_terminal:
+                    return outcome(details)
             self.defer(
                 trigger=FuseCallTrigger(call_id, self.fuse_conn_id, poll_interval, deadline),
                 method_name="execute_complete",
@@ -256,7 +260,7 @@ def wait_in_worker(
     last_status = None
     while True:
         try:
-            details = hook.get_call(call_id)
+            details = hook.get_call(call_id, deadline=deadline)
         except TRANSIENT_ERRORS as error:
             task.log.warning("Fuse call %s: status not read, will retry: %s", call_id, error)
         else:
@@ -662,9 +666,12 @@ def wait_for_calls_in_worker(
         if call_id is None:
             time.sleep(poller.seconds_to_wait(time.time(), deadline) or 0.0)
             continue
-        time.sleep(pacer.delay(time.monotonic()))
+        delay = pacer.delay(time.monotonic())
+        time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.time())))
+        if deadline is not None and time.time() >= deadline:
+            break
         try:
-            details = hook.get_call(call_id)
+            details = hook.get_call(call_id, deadline=deadline)
         except FuseError as error:
             if not poller.ride_out(call_id, error, time.time()):
                 return poller.event(deadline, error)

@@ -65,11 +65,15 @@ class FuseCallSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        from airflow_provider_fuse.triggers.fuse import FuseCallTrigger, outcome
+        from airflow_provider_fuse.triggers.fuse import TRANSIENT_ERRORS, FuseCallTrigger, outcome
 
-        details = self.hook.get_call(self.call_id)
-        if details.is_terminal:
-            return outcome(details)
+        try:
+            details = self.hook.get_call(self.call_id)
+        except TRANSIENT_ERRORS as error:  # the trigger keeps asking
+            self.log.warning("Fuse call %s: status not read, will retry: %s", self.call_id, error)
+        else:
+            if details.is_terminal:
+                return outcome(details)
         deadline = time.time() + self.timeout if self.timeout else None
         self.defer(
             trigger=FuseCallTrigger(str(self.call_id), self.fuse_conn_id, self.poke_interval, deadline),

@@ -137,10 +137,14 @@ class FuseCallTrigger(BaseTrigger):
         try:
             async with hook.hold_session():
                 while True:
+                    remaining = None if self.deadline is None else self.deadline - time.time()
                     try:
-                        details = await hook.aget_call(self.call_id)
+                        # Retries inside one poll (Retry-After, backoff, slow answers) end at the deadline.
+                        details = await asyncio.wait_for(hook.aget_call(self.call_id), timeout=remaining)
                     except TRANSIENT_ERRORS as err:
                         self.log.warning("Fuse call %s: status not read, will retry: %s", self.call_id, err)
+                    except asyncio.TimeoutError:
+                        self.log.warning("Fuse call %s: status not read before the deadline.", self.call_id)
                     else:
                         if details.is_terminal:
                             message = f"Fuse call {self.call_id} ended {details.status!r}."
@@ -457,6 +461,8 @@ class FuseCallsTrigger(BaseTrigger):
                 call_id = poller.next_call(time.time())
                 if call_id is None:
                     slots.release()
+                    if not poller.pending or errors:  # the last polls ended while we waited for a slot
+                        break
                     news.clear()
                     await _nap(news, poller.seconds_to_wait(time.time(), self.deadline))
                     continue
