@@ -6,6 +6,11 @@ retried task re-attaches to its call instead of ringing the patient again.
 
 Trigger with your own values: ``airflow dags trigger fuse_appointment_reminder -c
 '{"phone": "+16175550123", "name": "Ann", "appointment": "Monday at 10am"}'``.
+
+Calling hours are the patient's local time, judged from the number's zone:
+``-c '{"calling_hours": "09:00-20:00"}'`` holds a 7 a.m. run until 09:00 in Boston and ends the
+dialing window at 20:00 there. The default leaves them off, so that ``make demo`` calls at once at
+any time of day (its simulated clock runs ahead of the real one).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ with DAG(
         "name": "John Doe",
         "appointment": "Monday at 10am",
         "caller_id": "+18009957586",
+        "calling_hours": "",  # e.g. "09:00-20:00", the patient's local time; empty = any time
+        "timezone": "",  # empty: the zone of the patient's number
         "application_id": 1001,
         "deployment_id": 2002,
     },
@@ -48,6 +55,8 @@ with DAG(
         max_attempts=3,
         reattempt_wait=timedelta(minutes=10),
         variables={"name": "{{ params.name }}", "appointment": "{{ params.appointment }}"},
+        calling_hours="{{ params.calling_hours }}",
+        timezone="{{ params.timezone }}",
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=timedelta(hours=5),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -113,3 +115,35 @@ def test_dynamic_task_mapping_over_an_xcomarg(sandbox: AirflowSandbox, sim: Fuse
     sent = sorted(entry.form["phone_number"] for entry in sim.requests("queue"))
     assert sent == ["tel:+16175550111", "tel:+16175550112", "tel:+16175550113;postd=12#"]
     assert sandbox.xcom("fuse_e2e_mapped", "call", map_index=2)["status"] == "completed"
+
+
+def test_example_on_failure_call_phones_the_on_call_number_once(
+    sandbox: AirflowSandbox, sim: FuseSimulator
+) -> None:
+    result = run(sandbox, sim, "fuse_on_failure_call")
+    assert result.task_states == {"load_warehouse": "failed"}
+    assert "warehouse load failed" in result.output
+    (page,) = sim.requests("queue")
+    assert page.form["phone_number"] == "tel:+16175550199;ani=+18009957586"
+    assert page.form["max_attempts"] == "3"
+    variables = json.loads(page.form["call_parameters"])
+    assert variables == {
+        "dag": "fuse_on_failure_call",
+        "task": "load_warehouse",
+        "run": variables["run"],
+        "error": "warehouse load failed: disk full",
+    }
+    assert variables["run"].startswith("manual__")
+    assert "+16175550199" not in result.output
+
+
+def test_example_appointment_reminder_within_calling_hours(
+    sandbox: AirflowSandbox, sim: FuseSimulator
+) -> None:
+    boston = datetime.now(ZoneInfo("America/New_York"))
+    hours = f"{boston - timedelta(hours=1):%H:%M}-{boston + timedelta(hours=6):%H:%M}"
+    result = run(sandbox, sim, "fuse_appointment_reminder", calling_hours=hours)
+    assert result.ok, result.output[-4000:]
+    (queued,) = sim.requests("queue")
+    assert {"start_timestamp", "end_timestamp"} <= set(queued.form)
+    assert int(queued.form["end_timestamp"]) - int(queued.form["start_timestamp"]) <= 4 * 3600 + 60
