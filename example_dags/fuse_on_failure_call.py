@@ -22,7 +22,7 @@ page_on_call = FuseCallNotifier(
         "dag": "{{ dag.dag_id }}",
         "task": "{{ ti.task_id }}",
         "run": "{{ run_id }}",
-        "error": "{{ (exception | string).splitlines()[0] if exception else 'unknown' }}",
+        "error": "{{ (exception | string).splitlines()[0] if exception is defined and exception else 'unknown' }}",
     },
     max_attempts=3,
     reattempt_wait=120,

@@ -127,11 +127,13 @@ def test_example_on_failure_call_phones_the_on_call_number_once(
     assert page.form["phone_number"] == "tel:+16175550199;ani=+18009957586"
     assert page.form["max_attempts"] == "3"
     variables = json.loads(page.form["call_parameters"])
+    # Airflow 3.1 gives task failure callbacks no `exception` in their context.
+    error = "warehouse load failed: disk full" if HAS_TASK_STATE_STORE else "unknown"
     assert variables == {
         "dag": "fuse_on_failure_call",
         "task": "load_warehouse",
         "run": variables["run"],
-        "error": "warehouse load failed: disk full",
+        "error": error,
     }
     assert variables["run"].startswith("manual__")
     assert "+16175550199" not in result.output

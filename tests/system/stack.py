@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ LOGIN = "dev@example.com"
 #: The developer key every simulator of the stack accepts: distinctive, so a leak is easy to find.
 DEVELOPER_KEY = "sk-stack-SECRET-7f3a91"
 SIMHOST = Path(__file__).with_name("simhost.py")
+#: REST requests answered 5xx are tried this many times in all.
+REST_TRIES = 6
 
 
 def free_ports(count: int) -> list[int]:
@@ -266,6 +269,12 @@ class AirflowStack:
                 shutil.copy(path, self.dags / path.name)
         (self.port,) = free_ports(1)
         self.url = f"http://127.0.0.1:{self.port}"
+        # SQLite with four writers: wait up to 30 s for a lock (Python's default, 5 s, gives "database is
+        # locked" on a loaded 2-core machine). Airflow puts AIRFLOW_HOME/config on sys.path.
+        (home / "config").mkdir(exist_ok=True)
+        (home / "config" / "airflow_local_settings.py").write_text(
+            'connect_args = {"timeout": 30}\nconnect_args_async = {"timeout": 30}\n'
+        )
         self.env = self._environment(env)
         self.groups: dict[str, ProcessGroup] = {}
         self.retired: list[ProcessGroup] = []
@@ -293,6 +302,8 @@ class AirflowStack:
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__API_AUTH__JWT_SECRET": "fuse-system-tests-jwt-secret-0123456789abcdef",
                 "AIRFLOW__CORE__FERNET_KEY": "",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "airflow_local_settings.connect_args",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "airflow_local_settings.connect_args_async",
                 # Fast enough for tests on a 2-core machine, still Airflow's own code paths.
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
@@ -376,10 +387,18 @@ class AirflowStack:
 
     # --- REST API ---
 
+    def call(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> requests.Response:
+        """One REST request, tried again (bounded) on a 5xx: SQLite sometimes answers "database is locked"."""
+        for attempt in range(1, REST_TRIES + 1):
+            answer = self.api.request(method, f"{self.url}/api/v2{path}", timeout=15, **kwargs)
+            if answer.status_code < 500 or attempt == REST_TRIES:
+                break
+            time.sleep(0.5 * attempt)
+        assert answer.status_code in ok, f"{method} {path}: HTTP {answer.status_code} {answer.text[:500]}"
+        return answer
+
     def get(self, path: str, **params: Any) -> Any:
-        answer = self.api.get(f"{self.url}/api/v2{path}", params=params, timeout=15)
-        answer.raise_for_status()
-        return answer.json()
+        return self.call("GET", path, params=params).json()
 
     def healthy(self) -> bool:
         health = self.get("/monitor/health")
@@ -393,21 +412,19 @@ class AirflowStack:
             wait_for(f"DAG {dag_id} to be parsed", lambda d=dag_id: self._dag_exists(d), timeout)
 
     def _dag_exists(self, dag_id: str) -> bool:
-        return self.api.get(f"{self.url}/api/v2/dags/{dag_id}", timeout=10).status_code == 200
+        return self.call("GET", f"/dags/{dag_id}", ok=(200, 404)).status_code == 200
 
     def unpause(self, dag_id: str) -> None:
-        answer = self.api.patch(f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": False}, timeout=15)
-        answer.raise_for_status()
+        answer = self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
         assert answer.json()["is_paused"] is False
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
-        answer = self.api.post(
-            f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
-            json={"logical_date": None, "conf": dict(conf or {})},
-            timeout=15,
-        )
-        assert answer.status_code == 200, answer.text
-        return str(answer.json()["dag_run_id"])
+        """Start a DAG run; its id is chosen here, so that a retried request cannot start a second run."""
+        run_id = f"fuse_system__{uuid.uuid4().hex[:12]}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf or {})}
+        self.call("POST", f"/dags/{dag_id}/dagRuns", ok=(200, 409), json=body)  # 409: the first try made it
+        assert self.run_state(dag_id, run_id) in ("queued", "running", "success", "failed")
+        return run_id
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return str(self.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
