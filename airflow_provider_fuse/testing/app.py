@@ -210,7 +210,7 @@ class FuseApp:
         call = self._store.get(call_id)
         if call is None:
             return _error(404, "call not found")
-        return _json(200, protocol.status_response(call.details_at(self._clock.now())))
+        return _json(200, protocol.status_response(call.details_at(self._clock.time_of(call.anchor))))
 
     @staticmethod
     def _spoil(reply: Reply, fault: Fault) -> Reply:

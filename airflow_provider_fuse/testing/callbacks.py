@@ -1,7 +1,8 @@
 """``result_url`` callbacks: POST a call's final call_details when it ends, best effort.
 
-Each call's end time is known when it is queued (or canceled), so one thread sleeps on a heap until
-the earliest end instead of polling every call.
+Each call's end is known when it is queued (or canceled), as a reading of the clock's sped-up counter
+(see :mod:`~airflow_provider_fuse.testing.clock`), so one thread sleeps on a heap until the earliest
+end instead of polling every call.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class CallbackScheduler:
         self._clock = clock
         self._claim = claim
         self._deliver = deliver
-        self._heap: list[tuple[int, str]] = []
+        self._heap: list[tuple[float, str]] = []  # (counter reading at the call's end, call id)
         self._wakeup = threading.Condition()
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -45,7 +46,7 @@ class CallbackScheduler:
         with self._wakeup:
             for call in calls:
                 if call.spec.options.result_url:
-                    heapq.heappush(self._heap, (call.terminal_at, call.call_id))
+                    heapq.heappush(self._heap, (call.terminal_elapsed, call.call_id))
             self._wakeup.notify()
 
     def wake(self) -> None:
@@ -69,7 +70,7 @@ class CallbackScheduler:
         """The id of the next call whose end has come, waiting for it; None once stopped."""
         with self._wakeup:
             while not self._stopped:
-                if self._heap and self._heap[0][0] <= self._clock.now():
+                if self._heap and self._heap[0][0] <= self._clock.elapsed():
                     return heapq.heappop(self._heap)[1]
                 self._wakeup.wait(self._clock.real_seconds_until(self._heap[0][0]) if self._heap else None)
         return None

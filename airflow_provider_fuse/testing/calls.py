@@ -1,9 +1,9 @@
 """Scripted outcomes and the precomputed timeline of each simulated call.
 
 A call's whole future is computed once, when it is queued, from its start/end timestamps, its
-max_attempts and reattempt_wait and the outcome scripted for its destination. Its state at any
-simulated time ``t`` is then the last event at or before ``t``: nothing ticks, so 10,000 calls cost
-nothing while nobody looks at them.
+max_attempts and reattempt_wait and the outcome scripted for its destination. Its state at any time
+``t`` of its own time line (see :mod:`~airflow_provider_fuse.testing.clock`) is then the last event at
+or before ``t``: nothing ticks, so 10,000 calls cost nothing while nobody looks at them.
 
 Simulated durations (seconds), drawn per call id and attempt so reruns give the same timeline:
 
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_provider_fuse import protocol
+from airflow_provider_fuse.testing.clock import Anchor
 
 DIAL_DELAY = 1
 RING_SECONDS = (5, 25)
@@ -115,7 +116,10 @@ class CallSpec:
 
 @dataclass(frozen=True)
 class Call:
-    """A simulated call: what was asked for and its whole timeline (the last event is terminal)."""
+    """A simulated call: what was asked for and its whole timeline (the last event is terminal).
+
+    Timestamps, and the ``now`` arguments below, are in the call's own time, set by ``anchor``.
+    """
 
     call_id: str
     application_id: str
@@ -123,13 +127,19 @@ class Call:
     spec: CallSpec
     outcome: Outcome
     timeline: tuple[Event, ...]
+    anchor: Anchor
 
     @property
     def terminal_at(self) -> int:
         return self.timeline[-1].timestamp
 
+    @property
+    def terminal_elapsed(self) -> float:
+        """The clock's sped-up counter reading at which the call ends."""
+        return self.anchor.elapsed_at(self.terminal_at)
+
     def events_at(self, now: float) -> tuple[Event, ...]:
-        """The events that have happened by simulated time ``now`` (always at least ``queued``)."""
+        """The events that have happened by the call's time ``now`` (always at least ``queued``)."""
         stamps = [e.timestamp for e in self.timeline]
         return self.timeline[: max(1, bisect.bisect_right(stamps, now))]
 
@@ -137,7 +147,7 @@ class Call:
         return self.events_at(now)[-1].status
 
     def details_at(self, now: float) -> dict[str, Any]:
-        """The ``call_details`` Fuse would report at simulated time ``now``."""
+        """The ``call_details`` Fuse would report at the call's time ``now``."""
         events = self.events_at(now)
         when = {e.name: e.timestamp for e in events}
         started, ended = when.get("connected", 0), when.get("disconnected", 0)

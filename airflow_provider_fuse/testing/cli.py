@@ -42,12 +42,24 @@ def _speed(text: str) -> float:
     return speed
 
 
+def _seconds(text: str) -> float:
+    seconds = float(text)
+    if seconds < 0:
+        raise argparse.ArgumentTypeError("the number of seconds cannot be negative")
+    return seconds
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fuse-simulator", description="A local Fuse API for Airflow DAG development."
     )
     parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free one)")
-    parser.add_argument("--speed", type=_speed, default=600.0, help="simulated seconds per real second")
+    parser.add_argument(
+        "--speed",
+        type=_speed,
+        default=600.0,
+        help="simulated seconds per real second, for each call from its queueing (the calendar stays real)",
+    )
     parser.add_argument("--login", default=DEFAULT_LOGIN)
     parser.add_argument("--password", default=DEFAULT_PASSWORD, help="the developer key to accept")
     parser.add_argument(
@@ -62,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--variables-field", default=protocol.DEFAULT_VARIABLES_FIELD)
     parser.add_argument("--conn-id", default=DEFAULT_CONN_ID, help="Airflow connection id to export")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault-injection RNG")
+    parser.add_argument(
+        "--started-ago",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="behave as if started SECONDS real seconds ago (tests: a simulator left running for long)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -83,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         default_outcome=args.default_outcome,
         seed=args.seed,
+        started_ago=args.started_ago,
         variables_field=args.variables_field,
     )
     for number, outcome in args.outcome:

@@ -17,8 +17,10 @@ class LedgerEntry:
 
     ``status`` is what was sent back (None when the connection was dropped). ``processed`` says whether
     the request took effect (a 2xx outcome before any delivery fault). ``call_ids`` are the calls
-    queued, canceled or asked about. For ``callback`` entries ``path`` is the result_url, ``status``
-    the receiver's answer and ``error`` why delivery failed.
+    queued, canceled or asked about. ``sim_time`` is the simulator's calendar (``FuseSimulator.now()``)
+    when the request was answered: for a queue request, the calls' queueing time; a call's own time
+    runs ahead of it. For ``callback`` entries ``path`` is the result_url, ``status`` the receiver's
+    answer and ``error`` why delivery failed.
     """
 
     time: float

@@ -35,9 +35,11 @@ POLL_INTERVAL = 0.02
 class FuseSimulator:
     """The Fuse API on loopback, with a simulated clock, scripted outcomes, faults and a ledger.
 
-    ``speed`` is simulated seconds per real second; ``clock`` (real epoch seconds, zero-arg) can be
-    frozen so that only :meth:`advance` moves time. ``deployments`` = None accepts any numeric
-    application/deployment ids, else only the given ``(application_id, deployment_id)`` pairs.
+    ``speed`` is simulated seconds per real second, counted for each call from the moment it is queued
+    (the calendar stays on real time, see :mod:`~airflow_provider_fuse.testing.clock`); ``clock`` (real
+    epoch seconds, zero-arg) can be frozen so that only :meth:`advance` moves time. ``started_ago``
+    (real seconds) behaves as a simulator started that long before. ``deployments`` = None accepts any
+    numeric application/deployment ids, else only the given ``(application_id, deployment_id)`` pairs.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class FuseSimulator:
         default_outcome: str | Outcome = "answer",
         deployments: Iterable[tuple[int | str, int | str]] | None = None,
         clock: Callable[[], float] | None = None,
+        started_ago: float = 0.0,
         seed: int | None = 0,
         variables_field: str = protocol.DEFAULT_VARIABLES_FIELD,
     ) -> None:
@@ -57,7 +60,7 @@ class FuseSimulator:
         self.password = password
         self._requested_port = port
         self._variables_field = variables_field
-        self._clock = SimClock(speed, clock)
+        self._clock = SimClock(speed, clock, started_ago)
         self._store = CallStore(self._clock, Outcome.parse(default_outcome), deployments)
         self._ledger = Ledger()
         self.faults = Faults(seed)
@@ -150,12 +153,18 @@ class FuseSimulator:
         """Later requests to the deployment are answered 409, as Fuse does for deleted ones."""
         self._store.delete_deployment(application_id, deployment_id)
 
-    def now(self) -> float:
-        """The simulated Unix time."""
-        return self._clock.now()
+    def now(self, call_id: str | int | None = None) -> float:
+        """The calendar (real Unix time plus :meth:`advance`), or with ``call_id`` that call's own time.
+
+        A call's time runs ``speed`` times faster from its queueing: ahead of the calendar while the
+        call is in progress (with a frozen clock the two are equal).
+        """
+        if call_id is None:
+            return self._clock.now()
+        return self._clock.time_of(self.call(call_id).anchor)
 
     def advance(self, seconds: float) -> float:
-        """Move the simulated clock forward; returns the new simulated time."""
+        """Move the calendar and every call's time forward; returns the new calendar."""
         now = self._clock.advance(seconds)
         self._callbacks.wake()
         return now
@@ -163,7 +172,7 @@ class FuseSimulator:
     # -- what happened -----------------------------------------------------------------------------
 
     def call(self, call_id: str | int) -> Call:
-        """The stored state of one call (KeyError when unknown); ``.status_at(sim.now())`` etc."""
+        """The stored state of one call (KeyError when unknown); ``.status_at(sim.now(call_id))`` etc."""
         call = self._store.get(str(call_id))
         if call is None:
             raise KeyError(f"no call {call_id!r}")
@@ -171,7 +180,7 @@ class FuseSimulator:
 
     def status(self, call_id: str | int) -> str:
         """The call's status now, as the status endpoint would report it."""
-        return self.call(call_id).status_at(self.now())
+        return self.call(call_id).status_at(self.now(call_id))
 
     @property
     def ledger(self) -> list[LedgerEntry]:

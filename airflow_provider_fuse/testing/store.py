@@ -85,8 +85,9 @@ class CallStore:
             self._deleted.add(deployment_key(application_id, deployment_id))
 
     def queue(self, key: DeploymentKey, specs: list[CallSpec]) -> list[Call]:
-        """Queue every spec at the current simulated time, atomically and in order."""
-        queued_at = int(self._clock.now())
+        """Queue every spec now, atomically and in order; their time lines start together."""
+        anchor = self._clock.anchor()
+        queued_at = int(anchor.calendar)
         with self._lock:
             calls = []
             for spec in specs:
@@ -94,7 +95,7 @@ class CallStore:
                 self._next_id += 1
                 outcome = self._outcome_for(spec.digits)
                 timeline = build_timeline(call_id, queued_at, spec.options, outcome)
-                call = Call(call_id, str(key[0]), str(key[1]), spec, outcome, timeline)
+                call = Call(call_id, str(key[0]), str(key[1]), spec, outcome, timeline, anchor)
                 self._calls[call_id] = call
                 self._by_deployment[key].append(call_id)
                 calls.append(call)
@@ -105,15 +106,15 @@ class CallStore:
             return self._calls.get(call_id)
 
     def cancel(self, key: DeploymentKey) -> list[Call]:
-        """End every pending call of the deployment as ``canceled`` now; returns those calls.
+        """End every pending call of the deployment as ``canceled`` now (each at its own time).
 
-        Pending means not yet connected: a conversation in progress is not cut off.
+        Pending means not yet connected: a conversation in progress is not cut off. Returns those calls.
         """
-        now = int(self._clock.now())
         with self._lock:
             canceled = []
             for call_id in self._by_deployment[key]:
                 call = self._calls[call_id]
+                now = int(self._clock.time_of(call.anchor))
                 if call.terminal_at > now and call.status_at(now) != protocol.CONNECTED:
                     self._calls[call_id] = call = call.canceled_at(now)
                     canceled.append(call)
@@ -121,12 +122,11 @@ class CallStore:
 
     def claim_callback(self, call_id: str) -> Call | None:
         """The call, once, when it has ended and has a result_url; None otherwise or if already claimed."""
-        now = self._clock.now()
         with self._lock:
             call = self._calls.get(call_id)
             if call is None or call_id in self._callbacks_claimed or not call.spec.options.result_url:
                 return None
-            if call.terminal_at > now:
+            if not self._clock.has_reached(call.anchor, call.terminal_at):
                 return None
             self._callbacks_claimed.add(call_id)
             return call

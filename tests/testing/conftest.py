@@ -1,10 +1,14 @@
-"""A simulator on a frozen clock (only ``sim.advance`` moves time) and a small client for it."""
+"""A simulator on a frozen clock (only ``sim.advance`` moves time), a client and a result_url receiver."""
 
 from __future__ import annotations
 
+import json
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,6 +20,9 @@ from airflow_provider_fuse.testing import FuseSimulator
 T0 = 1_700_000_000
 LOGIN, PASSWORD = "dev@example.com", "dev-key"
 NUMBER = "+16175551234"
+# How long to wait for a background thread's effect (a callback, a subprocess answering): milliseconds
+# on a quiet machine, so a bound far beyond what a busy one needs; it only limits how long a failure takes.
+PATIENCE = 60.0
 
 
 @dataclass
@@ -86,7 +93,7 @@ def fuse(sim: FuseSimulator) -> Iterator[FuseClient]:
         yield FuseClient(sim, client)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+def wait_until(predicate: Callable[[], Any], timeout: float = PATIENCE) -> Any:
     """Wait for a background thread's effect (a callback delivery), failing after ``timeout``."""
     deadline = time.monotonic() + timeout
     while not (result := predicate()):
@@ -94,3 +101,44 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
             raise AssertionError("timed out waiting for the simulator")
         time.sleep(0.01)
     return result
+
+
+class Receiver(ThreadingHTTPServer):
+    """A tiny result_url endpoint: keeps each POST's path, content type and JSON body."""
+
+    daemon_threads = True
+
+    def __init__(self, status: int = 200) -> None:
+        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
+        self.status = status
+        self.received: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+
+    def url(self, path: str = "/result") -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+    def next(self) -> tuple[str, str, Any]:
+        return self.received.get(timeout=PATIENCE)
+
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.put((self.path, self.headers["Content-Type"], json.loads(body)))
+        self.send_response(self.server.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -3,60 +3,12 @@
 from __future__ import annotations
 
 import json
-import queue
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
-import pytest
 
 from airflow_provider_fuse import protocol
 from airflow_provider_fuse.testing import FuseSimulator
 
-from .conftest import T0, FuseClient, session, wait_until
-
-
-class Receiver(ThreadingHTTPServer):
-    """A tiny result_url endpoint: keeps each POST's path, content type and JSON body."""
-
-    daemon_threads = True
-
-    def __init__(self, status: int = 200) -> None:
-        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
-        self.status = status
-        self.received: queue.Queue[tuple[str, str, Any]] = queue.Queue()
-
-    def url(self, path: str = "/result") -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-    def next(self) -> tuple[str, str, Any]:
-        return self.received.get(timeout=5)
-
-
-class _ReceiverHandler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.received.put((self.path, self.headers["Content-Type"], json.loads(body)))
-        self.send_response(self.server.status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+from .conftest import T0, FuseClient, Receiver, session, wait_until
 
 
 def test_callback_posts_the_final_call_details(fuse: FuseClient, receiver: Receiver) -> None:

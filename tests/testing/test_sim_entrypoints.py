@@ -16,7 +16,7 @@ import requests
 from airflow_provider_fuse import protocol
 from airflow_provider_fuse.testing import FuseSimulator
 
-from .conftest import NUMBER, session, wait_until
+from .conftest import NUMBER, PATIENCE, session, wait_until
 
 
 def test_context_manager_serves_and_stops() -> None:
@@ -103,7 +103,7 @@ def test_cli_prints_the_connection_and_serves_until_signalled(stop_signal: signa
 
             wait_until(lambda: "busy" in events())  # the scripted outcome, at 600x speed
         process.send_signal(stop_signal)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=PATIENCE) == 0
         assert "queued call 1 to +1617***1234" in (process.stderr.read() if process.stderr else "")
     finally:
         process.kill()
@@ -112,7 +112,7 @@ def test_cli_prints_the_connection_and_serves_until_signalled(stop_signal: signa
 
 def test_cli_rejects_a_bad_outcome() -> None:
     process = start_cli("--outcome", "6175551234=voicemail")
-    _, err = process.communicate(timeout=10)
+    _, err = process.communicate(timeout=PATIENCE)
     assert process.returncode == 2
     assert "unknown outcome 'voicemail'" in err
 
@@ -122,7 +122,7 @@ def test_cli_reports_a_busy_port() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         process = start_cli("--port", str(taken.getsockname()[1]))
-        _, err = process.communicate(timeout=10)
+        _, err = process.communicate(timeout=PATIENCE)
     assert process.returncode == 1
     assert "cannot listen on 127.0.0.1:" in err
 

@@ -8,7 +8,7 @@ import requests
 from airflow_provider_fuse import protocol
 from airflow_provider_fuse.testing import FuseSimulator
 
-from .conftest import NUMBER, FuseClient, session
+from .conftest import NUMBER, PATIENCE, FuseClient, session
 
 
 def test_429_storm_refuses_without_queueing(fuse: FuseClient) -> None:
@@ -59,7 +59,7 @@ def test_dropped_connection_after_queueing(fuse: FuseClient) -> None:
 
 
 def test_slow_response_times_out_but_the_call_is_queued(fuse: FuseClient) -> None:
-    fuse.sim.faults.inject("queue", "slow", delay=2)
+    fuse.sim.faults.inject("queue", "slow", delay=PATIENCE)  # stop() cuts it short at teardown
     with pytest.raises(requests.ReadTimeout):
         fuse.post(protocol.queue_path(1, 2), {"phone_number": NUMBER}, timeout=0.2)
     (entry,) = fuse.sim.requests("queue")
@@ -69,7 +69,7 @@ def test_slow_response_times_out_but_the_call_is_queued(fuse: FuseClient) -> Non
 
 def test_slow_response_arrives_after_the_delay(fuse: FuseClient) -> None:
     fuse.sim.faults.inject("status", "slow", delay=0.3)
-    answer = fuse.session.get(fuse.sim.url + protocol.status_path(1), timeout=5)
+    answer = fuse.session.get(fuse.sim.url + protocol.status_path(1), timeout=PATIENCE)
     assert answer.status_code == 404
     assert answer.elapsed.total_seconds() >= 0.3
 

@@ -218,13 +218,13 @@ def test_default_outcome_is_configurable() -> None:
         assert fuse.at(fuse.queue_id(), T0 + 7200)["status"] == "rejected"
 
 
-def test_speed_turns_real_seconds_into_simulated_minutes() -> None:
+def test_speed_turns_a_calls_real_seconds_into_simulated_minutes() -> None:
     real = [float(T0)]
-    sim = FuseSimulator(speed=600, clock=lambda: real[0])
-    assert sim.now() == T0
-    real[0] += 1.5
-    assert sim.now() == T0 + 900
-    assert sim.advance(100) == T0 + 1000
+    with FuseSimulator(speed=600, clock=lambda: real[0]) as sim, session() as client:
+        call_id = FuseClient(sim, client).queue_id(start_timestamp=T0 + 3600)
+        real[0] += 1.5
+        assert (sim.now(), sim.now(call_id)) == (T0 + 1.5, T0 + 900)
+        assert sim.advance(100) == T0 + 101.5 and sim.now(call_id) == T0 + 1000
 
 
 def test_concurrent_queues_get_distinct_ids(fuse: FuseClient) -> None:
