@@ -10,7 +10,7 @@ Trigger with your own values: ``airflow dags trigger fuse_appointment_reminder -
 Calling hours are the patient's local time, judged from the number's zone:
 ``-c '{"calling_hours": "09:00-20:00"}'`` holds a 7 a.m. run until 09:00 in Boston and ends the
 dialing window at 20:00 there. The default leaves them off, so that ``make demo`` calls at once at
-any time of day (its simulated clock runs ahead of the real one).
+any time of day.
 """
 
 from __future__ import annotations

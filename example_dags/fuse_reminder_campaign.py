@@ -14,8 +14,7 @@ Calling hours are each patient's own local time, for example::
 calls a patient in Boston from 09:00 Eastern and one in San Francisco from 09:00 Pacific, three
 hours later: numbers in different time zones go out in one upload per zone, and each call stops
 when its patient's hours close. Add ``"timezone": "America/New_York"`` to judge every number by
-one clock instead. The demo leaves calling hours off so that it runs at once at any time of day
-(against the simulator, whose clock runs ahead, a window closing soon would already be past).
+one clock instead. The demo leaves calling hours off so that it runs at once at any time of day.
 """
 
 from __future__ import annotations
