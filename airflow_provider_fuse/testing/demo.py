@@ -19,6 +19,8 @@ from airflow_provider_fuse.testing.simulator import FuseSimulator
 DAG_ID = "fuse_appointment_reminder"
 TASK_ID = "remind_patient"
 PATIENT = "+16175550123"
+# About 10 s on a quiet machine; the bound only stops a stuck run, so it leaves room for a busy one.
+DAG_TIMEOUT = 900
 
 
 def summary(details: dict[str, Any]) -> list[str]:
@@ -40,11 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dags", type=Path, default=Path("example_dags"), help="folder with the example DAGs"
     )
-    parser.add_argument("--speed", type=float, default=600.0, help="simulated seconds per real second")
+    parser.add_argument("--speed", type=float, default=600.0, help="simulated seconds per real second, per call")
     args = parser.parse_args(argv)
 
     sandbox = AirflowSandbox([args.dags])
     try:
+        sandbox.migrate()  # first, so that the time printed below is the DAG run's
         with FuseSimulator(speed=args.speed) as sim:
             sim.script(
                 PATIENT, "busy:1"
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Running `airflow dags test {DAG_ID}` (AIRFLOW_HOME={sandbox.home}) ...", flush=True)
             started = time.monotonic()
             result = sandbox.dags_test(
-                DAG_ID, env={**sim.connection_env(), "FUSE_EXAMPLE_POLL_INTERVAL": "1"}
+                DAG_ID, env={**sim.connection_env(), "FUSE_EXAMPLE_POLL_INTERVAL": "1"}, timeout=DAG_TIMEOUT
             )
             elapsed = time.monotonic() - started
             queued, polled = len(sim.requests("queue")), len(sim.requests("status"))

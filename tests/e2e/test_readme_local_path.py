@@ -1,4 +1,5 @@
-"""The README's "Next to a local Airflow" path: `fuse-simulator` left running, then the example DAG.
+"""The README's local paths: `make demo`, and "Next to a local Airflow" (`fuse-simulator` left running,
+then the example DAG).
 
 The simulator is the console script started with the README's own command line (on a free port), as a
 separate process; `--started-ago` makes it behave as one started ten minutes before the DAG run, which
@@ -98,3 +99,13 @@ def test_the_readme_example_dag_completes_against_a_simulator_started_minutes_be
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=STARTUP_SECONDS) == 0
     assert "queued call 1 to +1617***0123: scripted busy:2, will end completed" in log.read_text()
+
+
+def test_make_demo_places_and_tracks_the_call(capsys: pytest.CaptureFixture[str]) -> None:
+    from airflow_provider_fuse.testing import demo
+
+    assert demo.main(["--dags", str(ROOT / "example_dags")]) == 0
+    out = capsys.readouterr().out
+    assert f"Task {TASK_ID}: success" in out
+    assert re.search(r"status +completed\n +attempts +2 of 3\n", out), out
+    assert "Fuse received 1 queue request" in out
