@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dags", type=Path, default=Path("example_dags"), help="folder with the example DAGs"
     )
-    parser.add_argument("--speed", type=float, default=600.0, help="simulated seconds per real second, per call")
+    parser.add_argument(
+        "--speed", type=float, default=600.0, help="simulated seconds per real second, per call"
+    )
     args = parser.parse_args(argv)
 
     sandbox = AirflowSandbox([args.dags])
