@@ -3,7 +3,8 @@
     fuse-simulator --port 8765 --speed 600 --outcome +16175551234=busy:2 --outcome +16175550000=never
 
 The first line printed is ``export AIRFLOW_CONN_FUSE_DEFAULT='...'`` (ready for ``eval``), the second
-the base URL. It serves until SIGINT or SIGTERM and then exits 0.
+the base URL. It serves until SIGINT or SIGTERM and then exits 0. Its calendar is the real clock and
+``--speed`` applies to each call from its queueing, so it can be left running for any length of time.
 """
 
 from __future__ import annotations

@@ -86,7 +86,10 @@ class SimClock:
         return anchor.time_at(self.elapsed())
 
     def has_reached(self, anchor: Anchor, call_time: float) -> bool:
-        """Whether the call anchored at ``anchor`` has reached its time ``call_time``."""
+        """Whether the call anchored at ``anchor`` has reached its time ``call_time``.
+
+        Compared on the counter, like the callback scheduler's heap, so that the two agree to the bit.
+        """
         return self.elapsed() >= anchor.elapsed_at(call_time)
 
     def advance(self, seconds: float) -> float:

@@ -51,9 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sandbox.migrate()  # first, so that the time printed below is the DAG run's
         with FuseSimulator(speed=args.speed) as sim:
-            sim.script(
-                PATIENT, "busy:1"
-            )  # the first attempt is busy, the reminder gets through on the second
+            # The first attempt is busy, the reminder gets through on the second.
+            sim.script(PATIENT, "busy:1")
             print(f"Fuse simulator on {sim.url} at {args.speed:g}x speed; the patient's line is busy once.")
             print(f"Running `airflow dags test {DAG_ID}` (AIRFLOW_HOME={sandbox.home}) ...", flush=True)
             started = time.monotonic()

@@ -117,6 +117,13 @@ def test_cli_rejects_a_bad_outcome() -> None:
     assert "unknown outcome 'voicemail'" in err
 
 
+def test_cli_rejects_a_negative_started_ago() -> None:
+    process = start_cli("--started-ago", "-5")
+    _, err = process.communicate(timeout=PATIENCE)
+    assert process.returncode == 2
+    assert "--started-ago: the number of seconds cannot be negative" in err
+
+
 def test_cli_reports_a_busy_port() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
