@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -20,6 +21,19 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 FUSE_URL = "https://fuse.test/api"
 LOGIN = "ops@example.com"
 DEVELOPER_KEY = "dk-SECRET-4242"
+#: Real seconds a wait that should end at once (or at a deadline well under a second) may take on a
+#: busy machine before the test calls it a hang: far above need, far below any poll a regression waits.
+HANG = 30.0
+
+T = TypeVar("T")
+
+
+async def within(seconds: float, awaitable: Awaitable[T], what: str) -> T:
+    """Await ``awaitable`` for at most ``seconds``: a wait that ignores its deadline fails, never hangs."""
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"{what} was still waiting after {seconds:g} s: it never ended") from None
 
 
 @pytest.fixture

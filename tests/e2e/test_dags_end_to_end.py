@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from importlib.metadata import version
@@ -33,6 +34,14 @@ def sandbox() -> Iterator[AirflowSandbox]:
 def sim() -> Iterator[FuseSimulator]:
     with FuseSimulator(speed=600) as simulator:
         yield simulator
+
+
+def latest_run_id(sandbox: AirflowSandbox, dag_id: str) -> str:
+    with sqlite3.connect(sandbox.home / "airflow.db") as db:
+        (run_id,) = db.execute(
+            "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
+        ).fetchone()
+    return str(run_id)
 
 
 def run(sandbox: AirflowSandbox, sim: FuseSimulator, dag_id: str, **conf: Any) -> DagTestResult:
@@ -129,23 +138,29 @@ def test_example_on_failure_call_phones_the_on_call_number_once(
     variables = json.loads(page.form["call_parameters"])
     # Airflow 3.1 gives task failure callbacks no `exception` in their context.
     error = "warehouse load failed: disk full" if HAS_TASK_STATE_STORE else "unknown"
+    run_id = latest_run_id(sandbox, "fuse_on_failure_call")
+    assert run_id.startswith("manual__")
     assert variables == {
         "dag": "fuse_on_failure_call",
         "task": "load_warehouse",
-        "run": variables["run"],
+        "run": run_id,
         "error": error,
     }
-    assert variables["run"].startswith("manual__")
     assert "+16175550199" not in result.output
 
 
 def test_example_appointment_reminder_within_calling_hours(
     sandbox: AirflowSandbox, sim: FuseSimulator
 ) -> None:
-    boston = datetime.now(ZoneInfo("America/New_York"))
-    hours = f"{boston - timedelta(hours=1):%H:%M}-{boston + timedelta(hours=6):%H:%M}"
-    result = run(sandbox, sim, "fuse_appointment_reminder", calling_hours=hours)
-    assert result.ok, result.output[-4000:]
+    """The DAG's window runs four hours from the run; the patient's hours close after three of them."""
+    began = datetime.now(timezone.utc)
+    boston = began.astimezone(ZoneInfo("America/New_York")).replace(second=0, microsecond=0)
+    opens, closes = boston - timedelta(hours=1), boston + timedelta(hours=3)
+    result = run(sandbox, sim, "fuse_appointment_reminder", calling_hours=f"{opens:%H:%M}-{closes:%H:%M}")
     (queued,) = sim.requests("queue")
-    assert {"start_timestamp", "end_timestamp"} <= set(queued.form)
-    assert int(queued.form["end_timestamp"]) - int(queued.form["start_timestamp"]) <= 4 * 3600 + 60
+    start, end = int(queued.form["start_timestamp"]), int(queued.form["end_timestamp"])
+    assert end == closes.timestamp(), "the dialing window ends when the patient's calling hours close"
+    assert began.timestamp() - 1 <= start <= datetime.now(timezone.utc).timestamp(), (
+        "open now: start at the run"
+    )
+    assert result.ok, result.output[-4000:]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
 from typing import Any
 
 import pytest
 import requests
 import requests_mock as rm
+from aioresponses import aioresponses
 from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow.sdk import PokeReturnValue
 
@@ -25,7 +29,7 @@ from airflow_provider_fuse.operators.fuse import (
 )
 from airflow_provider_fuse.sensors.fuse import FuseCallSensor
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
-from tests.conftest import FUSE_URL
+from tests.conftest import FUSE_URL, HANG, within
 
 QUEUE_URL = f"{FUSE_URL}/apps/11/22/queue"
 
@@ -88,10 +92,48 @@ def operator(**kwargs: Any) -> QueueCallOperator:
 pytestmark = pytest.mark.usefixtures("fuse_conn")
 
 
-def test_template_fields_cover_every_call_field_and_render_variables_as_json() -> None:
-    op = operator()
-    for name in ("phone_number", "start_timestamp", "end_timestamp", "variables", "max_attempts", "is_pci"):
-        assert name in op.template_fields
+#: QueueCallOperator's parameters that say how to wait or where to connect, not what to call.
+NOT_CALL_FIELDS = {
+    "wait_for_completion",
+    "deferrable",
+    "poll_interval",
+    "timeout",
+    "redial_on_retry",
+    "fuse_conn_id",
+}
+
+
+def rendered(op: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Give every template field of ``op`` a template, render them as Airflow does, return the results."""
+    for name in op.template_fields:
+        setattr(op, name, f"{{{{ v.{name} }}}}")
+    op.render_template_fields({"v": values})
+    return {name: getattr(op, name) for name in op.template_fields}
+
+
+def test_every_call_field_is_templated_and_renders_and_variables_render_as_json() -> None:
+    parameters = set(inspect.signature(QueueCallOperator.__init__).parameters) - {"self", "kwargs"}
+    assert set(operator().template_fields) == parameters - NOT_CALL_FIELDS
+    values = {
+        "application_id": 11,
+        "deployment_id": 22,
+        "phone_number": "+16175551234",
+        "caller_id": "+18009957586",
+        "post_dial": "12#",
+        "start_timestamp": "2026-12-01T09:00:00+00:00",
+        "end_timestamp": "2026-12-01T12:00:00+00:00",
+        "max_attempts": 3,
+        "reattempt_wait": 600,
+        "variables": '{"name": "Ann"}',
+        "result_url": "https://example.com/fuse",
+        "is_pci": True,
+        "calling_hours": "09:00-20:00",
+        "timezone": "America/New_York",
+    }
+    assert rendered(operator(), values) == {name: str(value) for name, value in values.items()}
+    op = operator(variables={"name": "{{ v.name }}", "visits": ["{{ v.day }}"]})
+    op.render_template_fields({"v": {"name": "Ann", "day": "Monday"}})
+    assert op.variables == {"name": "Ann", "visits": ["Monday"]}  # values inside the dict too
     assert op.template_fields_renderers["variables"] == "json"
 
 
@@ -157,14 +199,16 @@ def test_transient_status_errors_do_not_fail_the_wait() -> None:
 
 
 def test_deferrable_checks_once_then_defers_with_its_own_deadline() -> None:
+    before = time.time()
     with rm.Mocker() as m, pytest.raises(TaskDeferred) as info:
         m.post(QUEUE_URL, json={"call_id": 5})
         m.get(f"{FUSE_URL}/outbound/5", json=status_body("queued"))
         operator(deferrable=True, timeout=600, poll_interval=15).execute(context())
+    after = time.time()
     trigger = info.value.trigger
     assert isinstance(trigger, FuseCallTrigger)
     assert (trigger.call_id, trigger.poll_interval, trigger.fuse_conn_id) == ("5", 15.0, "fuse_default")
-    assert trigger.deadline is not None
+    assert before + 600 <= trigger.deadline <= after + 600, "the deadline is the task's timeout from now"
     assert info.value.method_name == "execute_complete"
     assert info.value.timeout is None
 
@@ -292,6 +336,36 @@ def sensor(**kwargs: Any) -> FuseCallSensor:
     return FuseCallSensor(task_id="wait", call_id="5", poke_interval=1, timeout=60, **kwargs)
 
 
+class SensorTI(FakeTI):
+    """What BaseSensorOperator asks of its task instance in reschedule mode."""
+
+    def get_first_reschedule_date(self, context: Any) -> None:
+        return None  # the first poke of the first try
+
+
+SENSOR_MODES = pytest.mark.parametrize(
+    ("mode", "deferrable"),
+    [("poke", False), ("reschedule", False), ("poke", True)],
+    ids=["poke", "reschedule", "deferrable"],
+)
+
+
+def deferred_event(sensor: FuseCallSensor, status: str) -> dict[str, Any]:
+    """Defer ``sensor`` while its call is queued, then run its trigger until the call ends ``status``."""
+    with rm.Mocker() as m, pytest.raises(TaskDeferred) as info:
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body("queued"))
+        sensor.execute({"ti": SensorTI()})
+    assert info.value.method_name == "execute_complete"
+
+    async def events() -> list[dict[str, Any]]:
+        return [event.payload async for event in info.value.trigger.run()]
+
+    with aioresponses() as m:
+        m.get(f"{FUSE_URL}/outbound/5", payload=status_body(status))
+        (event,) = asyncio.run(within(HANG, events(), "FuseCallTrigger"))
+    return event
+
+
 def test_sensor_poke_returns_false_until_done_then_the_details() -> None:
     with rm.Mocker() as m:
         m.get(
@@ -303,16 +377,46 @@ def test_sensor_poke_returns_false_until_done_then_the_details() -> None:
     assert result.xcom_value["status"] == "completed"
 
 
+@SENSOR_MODES
 @pytest.mark.parametrize("status", ["failed", "rejected", "canceled"])
-def test_sensor_fails_at_once_on_unsuccessful_calls(status: str) -> None:
+def test_sensor_fails_at_once_on_unsuccessful_calls_in_every_mode(
+    mode: str, deferrable: bool, status: str
+) -> None:
     with rm.Mocker() as m, pytest.raises(FuseCallFailed, match=status):
         m.get(f"{FUSE_URL}/outbound/5", json=status_body(status))
-        sensor().poke(context())
+        sensor(mode=mode, deferrable=deferrable).execute({"ti": SensorTI()})
+    assert m.call_count == 1, "one status request decided it: no further poke, no deferral"
+
+
+@SENSOR_MODES
+def test_sensor_succeeds_with_the_masked_details_in_every_mode(mode: str, deferrable: bool) -> None:
+    with rm.Mocker() as m:
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body("completed"))
+        result = sensor(mode=mode, deferrable=deferrable).execute({"ti": SensorTI()})
+    assert (result["status"], result["phone_number"]) == ("completed", "6175***1234")
+
+
+@pytest.mark.parametrize("status", ["failed", "rejected", "canceled"])
+def test_deferred_sensor_fails_when_its_trigger_reports_an_unsuccessful_call(status: str) -> None:
+    waiting = sensor(deferrable=True)
+    event = deferred_event(waiting, status)
+    assert event["status"] == status
+    with pytest.raises(FuseCallFailed, match=status):
+        waiting.execute_complete({"ti": SensorTI()}, event)
+
+
+def test_deferred_sensor_returns_the_details_its_trigger_reports_completed() -> None:
+    waiting = sensor(deferrable=True)
+    result = waiting.execute_complete({"ti": SensorTI()}, deferred_event(waiting, "completed"))
+    assert (result["call_id"], result["status"]) == ("5", "completed")
 
 
 def test_sensor_deferrable_defers_with_poke_interval_and_timeout_as_deadline() -> None:
+    before = time.time()
     with rm.Mocker() as m, pytest.raises(TaskDeferred) as info:
         m.get(f"{FUSE_URL}/outbound/5", json=status_body("queued"))
         sensor(deferrable=True).execute(context())
+    after = time.time()
     trigger = info.value.trigger
-    assert isinstance(trigger, FuseCallTrigger) and trigger.poll_interval == 1.0 and trigger.deadline
+    assert isinstance(trigger, FuseCallTrigger) and trigger.poll_interval == 1.0
+    assert before + 60 <= trigger.deadline <= after + 60, "the deadline is the sensor's timeout from now"

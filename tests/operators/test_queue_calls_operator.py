@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,8 +33,8 @@ from airflow_provider_fuse.operators.fuse import (
 )
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
-from tests.conftest import FUSE_URL
-from tests.operators.test_queue_call_operator import FakeStore, FakeTI, logged
+from tests.conftest import FUSE_URL, HANG, within
+from tests.operators.test_queue_call_operator import FakeStore, FakeTI, logged, rendered
 
 BULK_URL = f"{FUSE_URL}/apps/11/22/bulk_queue"
 
@@ -78,18 +80,61 @@ def uploaded(sim: FuseSimulator) -> list[str]:
 # --- input and validation ----------------------------------------------------------------------
 
 
-def test_every_field_is_templated_and_calls_render_as_json() -> None:
-    op = operator([])
-    for name in (
-        "calls",
-        "start_timestamp",
-        "calling_hours",
-        "timezone",
-        "chunk_size",
-        "min_completed_ratio",
-    ):
-        assert name in op.template_fields
+#: QueueCallsOperator's parameters that say how to wait, retry or connect, not what to call.
+NOT_CAMPAIGN_FIELDS = {
+    "wait_for_completion",
+    "deferrable",
+    "poll_interval",
+    "timeout",
+    "max_requests_per_second",
+    "reupload_unanswered",
+    "fuse_conn_id",
+}
+
+
+def test_every_campaign_field_is_templated_and_renders_and_calls_render_as_json() -> None:
+    parameters = set(inspect.signature(QueueCallsOperator.__init__).parameters) - {"self", "kwargs"}
+    assert set(operator([]).template_fields) == parameters - NOT_CAMPAIGN_FIELDS
+    values = {
+        "application_id": 11,
+        "deployment_id": 22,
+        "calls": "/data/campaign.csv",
+        "start_timestamp": "2026-12-01T09:00:00+00:00",
+        "end_timestamp": "2026-12-01T12:00:00+00:00",
+        "max_attempts": 3,
+        "reattempt_wait": 600,
+        "result_url": "https://example.com/fuse",
+        "is_pci": True,
+        "calling_hours": "09:00-20:00",
+        "timezone": "America/New_York",
+        "chunk_size": 500,
+        "skip_invalid": True,
+        "allow_duplicates": True,
+        "min_completed_ratio": 0.8,
+    }
+    assert rendered(operator([]), values) == {name: str(value) for name, value in values.items()}
+    op = operator([{"phone_number": "{{ v.phone }}", "variables": {"name": "{{ v.name }}"}}])
+    op.render_template_fields({"v": {"phone": "+16175550101", "name": "Ann"}})
+    assert op.calls == [{"phone_number": "+16175550101", "variables": {"name": "Ann"}}]  # rows too
     assert op.template_fields_renderers["calls"] == "json"
+
+
+def test_every_shared_setting_reaches_every_bulk_upload(sim: FuseSimulator) -> None:
+    start = int(time.time()) + 3600
+    settings = {
+        protocol.START_TIMESTAMP: start,
+        protocol.END_TIMESTAMP: start + 7200,
+        protocol.MAX_ATTEMPTS: 3,
+        protocol.REATTEMPT_WAIT: 120,
+        protocol.RESULT_URL: "http://127.0.0.1:9/fuse-results",  # loopback: plain http is allowed
+        protocol.IS_PCI: True,
+    }
+    operator(numbers(3), chunk_size=2, wait_for_completion=False, **settings).execute(context(FakeStore()))
+    uploads = sim.requests("bulk_queue")
+    assert [len(upload.call_ids) for upload in uploads] == [2, 1]
+    sent = {name: str(int(value) if isinstance(value, bool) else value) for name, value in settings.items()}
+    for upload in uploads:
+        assert {name: upload.form.get(name) for name in settings} == sent
 
 
 def test_bad_rows_fail_the_task_before_any_request(sim: FuseSimulator) -> None:
@@ -105,9 +150,9 @@ def test_skip_invalid_queues_the_valid_rows_and_lists_the_skipped_ones(sim: Fuse
     result = operator(calls, skip_invalid=True).execute(context(FakeStore()))
     assert result["totals"] == {"completed": 2} and result["rows"] == 3
     assert [call[1] for call in result["calls"]] == [1, 3]
-    assert (
-        result["skipped"] == [[2, "phone_number", result["skipped"][0][2]]] and result["skipped_count"] == 1
-    )
+    ((row, field, message),) = result["skipped"]
+    assert (row, field, result["skipped_count"]) == (2, "phone_number", 1)
+    assert message.startswith("Invalid phone_number: ***.") and "E.164" in message
     assert uploaded(sim) == ["tel:+16175550100", "tel:+16175550200"]
 
 
@@ -309,20 +354,23 @@ def test_deferrable_hands_every_call_to_one_trigger_and_concludes_from_its_event
     sim.script("+16175550101", "never")
     calls = numbers(3, first=100)
     ctx = context(FakeStore())
+    queued_at = time.time()
     with pytest.raises(TaskDeferred) as info:
         operator(calls, deferrable=True, poll_interval=0.05, max_requests_per_second=25).execute(ctx)
+    deferred_at = time.time()
     trigger = info.value.trigger
     assert isinstance(trigger, FuseCallsTrigger) and info.value.method_name == "execute_complete"
     assert trigger.call_ids == ["1", "2", "3"] and trigger.not_before == []
     assert (trigger.poll_interval, trigger.max_requests_per_second) == (0.05, 25)
-    assert trigger.deadline is not None and info.value.timeout is None
+    # The task's timeout (30 s) counts from the end of the uploads, so it lies between these two.
+    assert queued_at + 30 <= trigger.deadline <= deferred_at + 30 and info.value.timeout is None
     assert ctx["ti"].xcom[QUEUED_XCOM_KEY]["call_rows"] == [[1, 3]]
 
     async def wait() -> dict[str, Any]:
         (event,) = [event.payload async for event in trigger.run()]
         return event
 
-    event = asyncio.run(wait())
+    event = asyncio.run(within(HANG, wait(), "FuseCallsTrigger"))
     result = operator(calls, deferrable=True).execute_complete(ctx, event)
     assert result["totals"] == {"completed": 2, "failed": 1}
     assert [(c[0], c[1], c[3]) for c in result["calls"]] == [

@@ -38,15 +38,17 @@ from tests.system.stack import (
     wait_for,
 )
 
-pytestmark = pytest.mark.stack
+# The first test brings the whole stack up and arms every scenario (minutes on a busy machine).
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 
 DAGS = Path(__file__).parent / "dags" / "fuse_system_dags.py"
 SPEED = 600.0
 POLL_INTERVAL = 1.0  # the DAGs' poll_interval
 #: Connection extras of every scenario: one slow answer costs a second, not thirty.
 EXTRAS = {"request_timeout": 1, "retry_limit": 3}
-#: Scheduling noise on a loaded 2-core machine, on top of one poll interval.
-SLACK = 1.0
+#: Scheduling noise on a loaded 2-core machine, on top of one poll interval: generous, yet well under
+#: the 12 s (at least) that a wait honouring the storm's 20 s Retry-After past its 8 s deadline overshoots by.
+SLACK = 5.0
 #: Airflow's own share after a wait gives up: resuming a deferred task in a worker, then recording the
 #: failure (about 1 s and 5 s measured on a loaded 2-core machine).
 AIRFLOW_ALLOWANCE = 15.0

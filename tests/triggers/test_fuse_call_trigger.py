@@ -12,7 +12,7 @@ from aioresponses import aioresponses
 
 from airflow_provider_fuse.hooks import fuse as hook_module
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
-from tests.conftest import FUSE_URL
+from tests.conftest import FUSE_URL, HANG, within
 
 STATUS_URL = f"{FUSE_URL}/outbound/5"
 
@@ -73,12 +73,15 @@ async def test_permanent_errors_end_with_an_error_event() -> None:
 
 
 async def test_deadline_yields_a_timeout_event_that_says_the_call_is_not_cancelled() -> None:
+    # Polls an hour apart: only the deadline can end this wait before HANG runs out.
+    deadline = time.time() + 2  # time for a first poll on a busy machine
     with aioresponses() as m:
         m.get(STATUS_URL, payload=body("dialing"), repeat=True)
-        started = time.monotonic()
-        events = await events_of(FuseCallTrigger("5", poll_interval=10, deadline=time.time() + 0.2))
-    assert time.monotonic() - started < 2
+        trigger = FuseCallTrigger("5", poll_interval=3600, deadline=deadline)
+        events = await within(HANG, events_of(trigger), "a trigger whose deadline had passed")
+    assert time.time() >= deadline, "the wait ended before its deadline"
     assert events[0]["status"] == "timeout" and "NOT cancelled" in events[0]["message"]
+    assert time.strftime("%H:%M:%S", time.gmtime(deadline)) in events[0]["message"]
     assert events[0]["call_details"]["status"] == "dialing"
 
 

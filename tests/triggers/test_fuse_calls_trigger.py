@@ -22,6 +22,7 @@ from airflow_provider_fuse.triggers.fuse import (
     FuseCallsTrigger,
     RequestPacer,
 )
+from tests.conftest import HANG, within
 
 LOG = logging.getLogger("test")
 
@@ -157,8 +158,13 @@ def queue(sim: FuseSimulator, outcomes: dict[str, str], **options: Any) -> list[
     return FuseHook().queue_calls(1, 2, requests)
 
 
-async def run(trigger: FuseCallsTrigger) -> dict[str, Any]:
-    (event,) = [event.payload async for event in trigger.run()]
+async def run(trigger: FuseCallsTrigger, seconds: float = 120) -> dict[str, Any]:
+    """The trigger's one event; a run still going after ``seconds`` fails the test instead of hanging it."""
+
+    async def events() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    (event,) = await within(seconds, events(), "FuseCallsTrigger")
     return event
 
 
@@ -186,12 +192,10 @@ async def test_calls_ending_at_different_times_and_later_are_each_polled_until_t
         reattempt_wait=60,
     )
     trigger = FuseCallsTrigger(
-        now + later, poll_interval=0.05, deadline=time.time() + 20, not_before=[(later_start, later)]
+        now + later, poll_interval=0.05, deadline=time.time() + 60, not_before=[(later_start, later)]
     )
-    started = time.monotonic()
     event = await run(trigger)
 
-    assert time.monotonic() - started < 5
     assert event["status"] == "done"
     assert [(c[0], c[1], c[2]) for c in event["calls"]] == [
         (now[0], "completed", 1),
@@ -212,13 +216,13 @@ async def test_transient_errors_are_ridden_out_until_every_call_ends(sim: FuseSi
     sim.faults.inject("status", "503", count=3)
     sim.faults.inject("status", "429", count=2, retry_after=0)
     sim.faults.inject("status", "malformed", count=1)
-    event = await run(FuseCallsTrigger(ids, poll_interval=0.05, deadline=time.time() + 20))
+    event = await run(FuseCallsTrigger(ids, poll_interval=0.05, deadline=time.time() + 60))
     assert event["status"] == "done" and [c[1] for c in event["calls"]] == ["completed", "completed"]
 
 
 async def test_a_permanent_error_ends_the_wait_with_an_error_event(sim: FuseSimulator) -> None:
     ids = queue(sim, {"+16175550101": "answer"})
-    event = await run(FuseCallsTrigger([*ids, "999"], poll_interval=0.05, deadline=time.time() + 20))
+    event = await run(FuseCallsTrigger([*ids, "999"], poll_interval=0.05, deadline=time.time() + 60))
     assert event["status"] == "error" and "call not found" in event["message"]
     assert len(event["calls"]) == 2
 
@@ -238,22 +242,25 @@ async def test_an_unexpected_failure_ends_the_wait_instead_of_hanging(
 
 async def test_the_deadline_ends_the_wait_with_the_calls_still_open(sim: FuseSimulator) -> None:
     ids = queue(sim, {"+16175550101": "answer"}, start_timestamp=int(sim.now()) + 86_400)
-    started = time.monotonic()
-    event = await run(FuseCallsTrigger(ids, poll_interval=0.05, deadline=time.time() + 0.5))
-    assert 0.4 < time.monotonic() - started < 3
+    deadline = time.time() + 2  # time for a first poll on a busy machine
+    # A call that starts tomorrow: only the deadline can end this wait before HANG runs out.
+    event = await run(FuseCallsTrigger(ids, poll_interval=0.05, deadline=deadline), HANG)
+    assert time.time() >= deadline, "the wait ended before its deadline"
     assert event["status"] == "timeout" and "NOT cancelled" in event["message"]
+    assert time.strftime("%H:%M:%S", time.gmtime(deadline)) in event["message"]
     assert event["calls"][0][1] == "queued" and sim.requests("cancel") == []
 
 
 async def test_the_deadline_is_kept_while_every_slot_waits_on_a_slow_answer(sim: FuseSimulator) -> None:
     ids = queue(sim, {"+16175550101": "answer", "+16175550102": "answer"})
-    sim.faults.inject("status", "slow", count=2, delay=5)
-    started = time.monotonic()
-    event = await run(
-        FuseCallsTrigger(ids, poll_interval=0.01, deadline=time.time() + 0.5, max_concurrency=1)
-    )
-    assert time.monotonic() - started < 1.5
+    # Answers held back an hour (the hook's read timeout, 30 s, then retries): a trigger that waits
+    # for its one slot instead of its deadline is still waiting when HANG runs out.
+    sim.faults.inject("status", "slow", count=2, delay=3600)
+    deadline = time.time() + 2  # time for the first poll to reach Fuse on a busy machine
+    event = await run(FuseCallsTrigger(ids, poll_interval=0.01, deadline=deadline, max_concurrency=1), HANG)
+    assert time.time() >= deadline
     assert event["status"] == "timeout" and event["calls"][0][1] is None
+    assert [e.fault for e in sim.requests("status")] == ["slow"], "one poll, in flight at the deadline"
 
 
 async def test_a_trigger_rebuilt_after_a_triggerer_restart_polls_again_and_finishes(
@@ -262,9 +269,14 @@ async def test_a_trigger_rebuilt_after_a_triggerer_restart_polls_again_and_finis
     ids = queue(
         sim, {f"+1617555{n:04d}": "busy:1" for n in range(110, 130)}, max_attempts=2, reattempt_wait=120
     )
-    first = FuseCallsTrigger(ids, poll_interval=0.05, deadline=time.time() + 30)
+    first = FuseCallsTrigger(ids, poll_interval=0.05, deadline=time.time() + 120)
     task = asyncio.ensure_future(run(first))
-    await asyncio.sleep(0.3)
+
+    async def first_polls() -> None:
+        while len(sim.requests("status")) < 5:
+            await asyncio.sleep(0.01)
+
+    await within(HANG, first_polls(), "the first trigger's polls")
     task.cancel()  # the triggerer stops mid-wait
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -309,14 +321,24 @@ async def test_requests_stay_under_the_concurrency_bound_and_the_rate_ceiling_on
 
 
 async def test_rate_ceiling_spaces_requests_beyond_the_burst(
-    sim: FuseSimulator,
+    sim: FuseSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ids = queue(sim, {f"+1617555{n:04d}": "answer" for n in range(300, 330)})
-    sim.advance(3600)
-    started = time.monotonic()
-    event = await run(FuseCallsTrigger(ids, poll_interval=0.01, max_requests_per_second=20))
-    assert event["status"] == "done"
-    assert time.monotonic() - started >= (30 - 20) / 20 * 0.9  # 20 at once, then 10 at 20 a second
+    ids = queue(sim, {f"+1617555{n:04d}": "answer" for n in range(300, 315)})
+    sim.advance(3600)  # every call has ended: one poll each
+    sent: list[float] = []
+    original = hook_module._aget
+
+    async def spy(session: Any, settings: Any, path: str) -> Any:
+        sent.append(asyncio.get_running_loop().time())
+        return await original(session, settings, path)
+
+    monkeypatch.setattr(hook_module, "_aget", spy)
+    event = await run(FuseCallsTrigger(ids, poll_interval=0.01, max_requests_per_second=5))
+    assert event["status"] == "done" and len(sent) == len(ids)
+    # A token bucket of 5 a second: a one-second burst of 5, then one every 0.2 s. Within any second
+    # at most 5 + 5 requests start (+2 for a request that starts a little after its turn); a machine
+    # this busy only spreads them further. Without the ceiling, all 15 leave at once.
+    assert max(sum(1 for t in sent if s <= t < s + 1) for s in sent) <= 12
 
 
 async def test_run_never_blocks_the_event_loop(sim: FuseSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -332,6 +354,6 @@ async def test_run_never_blocks_the_event_loop(sim: FuseSimulator, monkeypatch: 
     monkeypatch.setattr(time, "sleep", forbidden)
     monkeypatch.setattr(requests.Session, "request", forbidden)
     event = await run(
-        FuseCallsTrigger(ids, poll_interval=0.02, max_requests_per_second=50, deadline=time.time() + 20)
+        FuseCallsTrigger(ids, poll_interval=0.02, max_requests_per_second=50, deadline=time.time() + 60)
     )
     assert event["status"] == "done" and event["requests"] > len(ids)

@@ -22,7 +22,8 @@ from .conftest import AirflowUI, Shots, free_port
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page, Response, Route
 
-pytestmark = pytest.mark.ui
+# Airflow standalone (up to 90 s) and a real DAG run (up to 180 s) on top of the browser.
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
 
 CONN_ID = DEFAULT_CONN_ID
 (CONN_TYPE,) = get_provider_info()["connection-types"]

@@ -22,7 +22,8 @@ from .conftest import AirflowUI, Shots
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = pytest.mark.ui
+# Airflow standalone (up to 90 s) and a real DAG run (up to 180 s) on top of the browser.
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
 
 DAG_FILE = Path(__file__).parent / "dags" / "fuse_ui_task_view.py"
 DAG_ID = "fuse_ui_task_view"
