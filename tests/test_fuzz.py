@@ -685,8 +685,8 @@ _bulk_answer.next_id = 0  # type: ignore[attr-defined]
 @example(rendered={"calls": [{"phone_number": "+16175550123"}], "application_id": "1/../../outbound/5"})
 def test_queue_calls_operator_uploads_valid_rows_once_or_nothing(rendered: dict[str, Any]) -> None:
     """Every campaign input: a FuseValidationError before any upload, or uploads Fuse accepts, each number once."""
-    from airflow_provider_fuse import campaign
     from airflow_provider_fuse.operators.fuse import QueueCallsOperator
+    from airflow_provider_fuse.validation import flag
 
     figures.fuzzed("QueueCallsOperator (rendered fields)")
     op = QueueCallsOperator(
@@ -710,7 +710,7 @@ def test_queue_calls_operator_uploads_valid_rows_once_or_nothing(rendered: dict[
         form = parse_form(sent.headers["Content-Type"], sent.body)
         for spec in parse_bulk_form(form):  # Fuse's rules, as the simulator enforces them
             keys.append((spec.digits, protocol.PHONE_NUMBER_PATTERN.fullmatch(spec.phone_number)["postd"]))  # type: ignore[index]
-    if not campaign.flag_setting("allow_duplicates", rendered.get("allow_duplicates", False)):
+    if not flag("allow_duplicates", rendered.get("allow_duplicates", False)):
         assert len(keys) == len(set(keys)), f"a number twice in one campaign: {keys}"
 
 

@@ -30,7 +30,8 @@ from airflow_provider_fuse.hooks.fuse import FuseHook
 from airflow_provider_fuse.models import CallRequest
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.testing.airflow_sandbox import AirflowSandbox, DagTestResult
-from airflow_provider_fuse.triggers.fuse import FuseCallTrigger, outcome_from_event
+from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
+from airflow_provider_fuse.waiting import outcome_from_event
 from tests.system.dags import fuse_hygiene_dags as pci
 
 pytestmark = pytest.mark.e2e

@@ -17,12 +17,8 @@ from airflow_provider_fuse.exceptions import (
     FuseValidationError,
     FuseWaitTimeout,
 )
-from airflow_provider_fuse.operators.fuse import (
-    CALL_ID_KEY,
-    QUEUE_SENT_KEY,
-    CancelPendingCallsOperator,
-    QueueCallOperator,
-)
+from airflow_provider_fuse.operators.fuse import CancelPendingCallsOperator, QueueCallOperator
+from airflow_provider_fuse.resume import CALL_ID_KEY, QUEUE_SENT_KEY
 from airflow_provider_fuse.sensors.fuse import FuseCallSensor
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
 from tests.conftest import FUSE_URL

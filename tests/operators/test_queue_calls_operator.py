@@ -13,22 +13,18 @@ import requests_mock as rm
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_fuse import protocol
-from airflow_provider_fuse.campaign import CampaignResult, FuseInvalidRowsError
+from airflow_provider_fuse.campaign import CampaignResult
 from airflow_provider_fuse.exceptions import (
     FuseCallFailed,
     FuseConnectionError,
     FuseError,
+    FuseInvalidRowsError,
     FuseRequestError,
     FuseValidationError,
     FuseWaitTimeout,
 )
-from airflow_provider_fuse.operators.fuse import (
-    CHUNK_KEY,
-    CHUNK_SENT_KEY,
-    QUEUED_XCOM_KEY,
-    RESULT_XCOM_KEY,
-    QueueCallsOperator,
-)
+from airflow_provider_fuse.operators.fuse import QUEUED_XCOM_KEY, RESULT_XCOM_KEY, QueueCallsOperator
+from airflow_provider_fuse.resume import CHUNK_KEY, CHUNK_SENT_KEY
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
 from tests.conftest import FUSE_URL

@@ -27,15 +27,12 @@ from airflow_provider_fuse.exceptions import (
 from airflow_provider_fuse.hooks import fuse as hook_module
 from airflow_provider_fuse.hooks.fuse import FuseHook
 from airflow_provider_fuse.models import CallRequest
-from airflow_provider_fuse.operators.fuse import (
-    CALL_ID_KEY,
-    QUEUE_SENT_KEY,
-    QueueCallOperator,
-    wait_in_worker,
-)
+from airflow_provider_fuse.operators.fuse import QueueCallOperator
+from airflow_provider_fuse.resume import CALL_ID_KEY, QUEUE_SENT_KEY
 from airflow_provider_fuse.sensors.fuse import FuseCallSensor
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
+from airflow_provider_fuse.waiting import wait_in_worker
 from tests.system import figures
 from tests.system.conftest import REQUEST_TIMEOUT, RETRY_LIMIT, connection
 
@@ -330,8 +327,8 @@ CAMPAIGN_NUMBERS = ("+16175550141", "+16175550142", "+16175550143")
 
 def wait_many(mode: str, call_ids: list[str], poll_interval: float, deadline: float) -> dict[str, Any]:
     """Wait for many calls the way QueueCallsOperator does: in the worker, or in FuseCallsTrigger."""
-    from airflow_provider_fuse.operators.fuse import wait_for_calls_in_worker
     from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
+    from airflow_provider_fuse.waiting import wait_for_calls_in_worker
 
     if mode == "worker":
         return wait_for_calls_in_worker(Task(), FuseHook(), call_ids, poll_interval, deadline)  # type: ignore[arg-type]
