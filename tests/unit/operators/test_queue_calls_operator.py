@@ -28,7 +28,7 @@ from airflow_provider_fuse.resume import CHUNK_KEY, CHUNK_SENT_KEY
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
 from tests.conftest import FUSE_URL
-from tests.operators.test_queue_call_operator import FakeStore, FakeTI, logged
+from tests.unit.operators.test_queue_call_operator import FakeStore, FakeTI, logged
 
 BULK_URL = f"{FUSE_URL}/apps/11/22/bulk_queue"
 

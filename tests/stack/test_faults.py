@@ -33,8 +33,8 @@ from airflow_provider_fuse.sensors.fuse import FuseCallSensor
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
 from airflow_provider_fuse.waiting import wait_in_worker
-from tests.system import figures
-from tests.system.conftest import REQUEST_TIMEOUT, RETRY_LIMIT, connection
+from tests import figures
+from tests.stack.conftest import REQUEST_TIMEOUT, RETRY_LIMIT, connection
 
 NUMBER = "+16175550140"
 #: Slack for scheduling noise on a busy 2-core machine, on top of one poll interval.
@@ -63,7 +63,7 @@ class TI:
 
 
 class Task:
-    log = logging.getLogger("tests.system.faults")
+    log = logging.getLogger("tests.stack.faults")
 
 
 def a_try(store: Store, **kwargs: Any) -> dict[str, Any]:

@@ -32,11 +32,11 @@ from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.testing.airflow_sandbox import AirflowSandbox, DagTestResult
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
 from airflow_provider_fuse.waiting import outcome_from_event
-from tests.system.dags import fuse_hygiene_dags as pci
+from tests.dags.hygiene_dags import fuse_hygiene_dags as pci
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HYGIENE_DAG = Path(pci.__file__)
 LOGIN = "hygiene@example.com"
 DEVELOPER_KEY = "dk-HYGIENE-SECRET-5f2c81"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_fuse.testing import FuseSimulator
-from tests.system import figures
-from tests.system.stack import DEVELOPER_KEY, LOGIN, free_ports
+from tests import figures
+from tests.stack.stack import DEVELOPER_KEY, LOGIN, free_ports
 
 STACK_ENV = "FUSE_E2E_STACK"
 #: Connection extras that keep faults fast: one request waits at most REQUEST_TIMEOUT seconds.

@@ -37,7 +37,7 @@ from airflow_provider_fuse.operators.fuse import QueueCallOperator
 from airflow_provider_fuse.testing.forms import parse_form
 from airflow_provider_fuse.testing.rules import ApiError, parse_bulk_form, parse_queue_form
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
-from tests.system import figures
+from tests import figures
 
 BASE = "https://fuse.test/api"
 KEY = "dk-FUZZ-SECRET-1234"
