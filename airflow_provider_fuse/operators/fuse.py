@@ -35,18 +35,22 @@ QUEUED_XCOM_KEY = "campaign_queued"
 RESULT_XCOM_KEY = "campaign_result"
 
 
-def check_task_settings(task: Any) -> tuple[float, float | None]:
-    """Fail on bad ids, poll interval, timeout or rate before any request (resuming sends one first).
-
-    Returns the wait's ``poll_interval`` and ``timeout`` in seconds.
-    """
-    from airflow_provider_fuse.validation import path_id, positive_number, wait_settings
+def check_task_settings(task: Any) -> None:
+    """Fail on bad ids, poll interval, timeout or rate before any request (resuming sends one first)."""
+    from airflow_provider_fuse.validation import path_id, positive_number
 
     path_id("application_id", task.application_id)
     path_id("deployment_id", task.deployment_id)
+    wait_settings(task)
     if hasattr(task, "max_requests_per_second"):
         positive_number("max_requests_per_second", task.max_requests_per_second, "Give a rate above zero.")
-    return wait_settings(task.poll_interval, task.timeout)
+
+
+def wait_settings(task: Any) -> tuple[float, float | None]:
+    """A task's ``poll_interval`` and ``timeout`` (None: no deadline) in seconds."""
+    from airflow_provider_fuse import validation
+
+    return validation.wait_settings(task.poll_interval, task.timeout)
 
 
 class QueueCallOperator(BaseOperator):
@@ -152,14 +156,14 @@ class QueueCallOperator(BaseOperator):
 
         hook = self.hook
         request = self.build_request(hook)
-        poll_interval, timeout = check_task_settings(self)
+        check_task_settings(self)
         for note in request.calling_notes:
             self.log.warning("Calling hours: %s", note)
         call_id = self._resume_or_queue(hook, request, TaskMemory(context))
         context["ti"].xcom_push(key="call_id", value=call_id)
         if not self.wait_for_completion:
             return {"call_id": call_id}
-        return self._wait(hook, call_id, poll_interval, timeout)
+        return self._wait(hook, call_id)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> CallDetailsDict:
         """Back from the triggerer: decide with the same rules as the synchronous wait."""
@@ -187,11 +191,10 @@ class QueueCallOperator(BaseOperator):
         self.log.info("Queued Fuse call %s %s.", call_id, request.describe())
         return call_id
 
-    def _wait(
-        self, hook: FuseHook, call_id: str, poll_interval: float, timeout: float | None
-    ) -> CallDetailsDict:
+    def _wait(self, hook: FuseHook, call_id: str) -> CallDetailsDict:
         from airflow_provider_fuse import waiting
 
+        poll_interval, timeout = wait_settings(self)
         deadline = waiting.deadline_after(timeout)
         if self.deferrable:
             from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
@@ -352,7 +355,7 @@ class QueueCallsOperator(BaseOperator):
         from airflow_provider_fuse.resume import TaskMemory
 
         ratio_setting(self.min_completed_ratio)  # a bad policy fails now, not after the calls
-        poll_interval, timeout = check_task_settings(self)
+        check_task_settings(self)
         hook = self.hook
         plan = self.plan(hook)
         self._log_plan(plan)
@@ -365,20 +368,14 @@ class QueueCallsOperator(BaseOperator):
             return plan.result_queued(calls).to_xcom()
         queued = plan.queued(calls)
         context["ti"].xcom_push(key=QUEUED_XCOM_KEY, value=queued)
-        event = self._wait(hook, records, [call_id for _, call_id in calls], poll_interval, timeout)
+        event = self._wait(hook, records, [call_id for _, call_id in calls])
         return self._conclude(context, event, queued)
 
-    def _wait(
-        self,
-        hook: FuseHook,
-        records: Sequence[ChunkRecord],
-        call_ids: list[str],
-        poll_interval: float,
-        timeout: float | None,
-    ) -> CallsTriggerEvent:
+    def _wait(self, hook: FuseHook, records: Sequence[ChunkRecord], call_ids: list[str]) -> CallsTriggerEvent:
         """Track every call, from the triggerer or from here; calls starting later are polled later."""
         from airflow_provider_fuse import waiting
 
+        poll_interval, timeout = wait_settings(self)
         deadline = waiting.deadline_after(timeout)
         now = time.time()
         later = [(float(r["start"]), r["call_ids"]) for r in records if r["start"] and r["start"] > now]
