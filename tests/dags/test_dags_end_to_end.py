@@ -29,12 +29,6 @@ def sandbox() -> Iterator[AirflowSandbox]:
     box.cleanup()
 
 
-@pytest.fixture
-def sim() -> Iterator[FuseSimulator]:
-    with FuseSimulator(speed=600) as simulator:
-        yield simulator
-
-
 def run(sandbox: AirflowSandbox, sim: FuseSimulator, dag_id: str, **conf: Any) -> DagTestResult:
     env = {**sim.connection_env(), "FUSE_EXAMPLE_POLL_INTERVAL": "0.5"}
     return sandbox.dags_test(dag_id, conf=conf or None, env=env, timeout=240)

@@ -35,31 +35,12 @@ from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
 from airflow_provider_fuse.waiting import wait_in_worker
 from tests import figures
 from tests.stack.conftest import REQUEST_TIMEOUT, RETRY_LIMIT, connection
+from tests.support import FakeStore as Store
+from tests.support import FakeTI as TI
 
 NUMBER = "+16175550140"
 #: Slack for scheduling noise on a busy 2-core machine, on top of one poll interval.
 SLACK = 0.35
-
-
-class Store:
-    """Airflow 3.3's task state store, in memory: shared by the tries of one task instance."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def set(self, key: str, value: Any, **kwargs: Any) -> None:
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
-class TI:
-    def xcom_push(self, key: str, value: Any) -> None:
-        pass
 
 
 class Task:

@@ -38,6 +38,8 @@ from airflow_provider_fuse.testing.forms import parse_form
 from airflow_provider_fuse.testing.rules import ApiError, parse_bulk_form, parse_queue_form
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
 from tests import figures
+from tests.support import FakeStore as Store
+from tests.support import FakeTI as TI
 
 BASE = "https://fuse.test/api"
 KEY = "dk-FUZZ-SECRET-1234"
@@ -364,25 +366,6 @@ def test_pci_variables_never_reach_the_description_that_is_logged(
 
 
 # --- QueueCallOperator: construction, rendering, request building, execute ------------------------
-
-
-class Store:
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def set(self, key: str, value: Any, **kwargs: Any) -> None:
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
-class TI:
-    def xcom_push(self, key: str, value: Any) -> None:
-        pass
 
 
 def _is_path_id(value: Any) -> bool:

@@ -11,29 +11,14 @@ import pytest
 from airflow_provider_fuse import campaign, resume
 from airflow_provider_fuse.exceptions import FuseConnectionError, FuseError, FuseRequestError
 from airflow_provider_fuse.models import CallDetails
+from tests.support import FakeStore
 
 LOG = logging.getLogger("tests.resume")
 NOW = datetime(2026, 6, 2, 16, 0, tzinfo=timezone.utc)
 
 
-class Store:
-    """Airflow 3.3's task state store, in memory."""
-
-    def __init__(self, data: dict[str, Any] | None = None):
-        self.data = dict(data or {})
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def set(self, key: str, value: Any, **kwargs: Any) -> None:
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
-def memory(data: dict[str, Any] | None = None) -> tuple[resume.TaskMemory, Store]:
-    store = Store(data)
+def memory(data: dict[str, Any] | None = None) -> tuple[resume.TaskMemory, FakeStore]:
+    store = FakeStore(data)
     return resume.TaskMemory({"task_state_store": store}), store  # type: ignore[typeddict-item]
 
 
@@ -112,7 +97,7 @@ def test_a_retry_resumes_the_earlier_call_unless_it_failed_and_redial_was_asked(
 def test_a_retry_after_an_unanswered_request_refuses_unless_redial_was_asked() -> None:
     mem, _ = memory({resume.QUEUE_SENT_KEY: "2026-06-02T16:00:00+00:00"})
     with pytest.raises(
-        FuseError, match="2026-06-02T16:00:00.*the call to \\+1617\\*\\*\\*0123.*redial_on_retry"
+        FuseError, match=r"2026-06-02T16:00:00.*the call to \+1617\*\*\*0123.*redial_on_retry"
     ):
         resume.resume_call(mem, Status("x"), redial_on_retry=False, what="the call to +1617***0123", log=LOG)
     assert resume.resume_call(mem, Status("x"), redial_on_retry=True, what="the call", log=LOG) is None
@@ -160,7 +145,7 @@ def test_an_unanswered_chunk_upload_is_refused_unless_reupload_was_asked() -> No
 
     with pytest.raises(FuseConnectionError):
         resume.queue_chunk_once(mem, chunks[1], timed_out)
-    with pytest.raises(FuseError, match="chunk 2 of 2.*reupload_unanswered=True"):
+    with pytest.raises(FuseError, match=r"chunk 2 of 2.*reupload_unanswered=True"):
         resume.resume_chunks(mem, chunks, reupload_unanswered=False, log=LOG)
     assert resume.resume_chunks(mem, chunks, reupload_unanswered=True, log=LOG) == [None, None]
 

@@ -56,7 +56,7 @@ def test_a_number_is_a_finite_int_float_or_its_decimal_text(value: Any, expected
 
 @pytest.mark.parametrize("value", [True, "1e3", "inf", "nan", math.inf, math.nan, 10**400, "", None, [1]])
 def test_a_number_refuses_booleans_exponents_and_non_finite_values(value: Any) -> None:
-    with pytest.raises(FuseValidationError, match="^Invalid timeout: "):
+    with pytest.raises(FuseValidationError, match=r"^Invalid timeout: "):
         validation.number("timeout", value, "A number.")
 
 
@@ -152,7 +152,7 @@ def test_campaign_settings_are_validated_once_and_without_a_made_up_number(
 
 def test_a_bad_campaign_setting_is_raised_once_before_any_row_is_read() -> None:
     rows = [{"phone_number": "not a number"}] * 3
-    with pytest.raises(FuseValidationError, match="^Invalid reattempt_wait") as info:
+    with pytest.raises(FuseValidationError, match=r"^Invalid reattempt_wait") as info:
         campaign.plan_campaign(rows, {"max_attempts": 3}, chunk_size=10, now=NOW)
     assert info.value.field == "reattempt_wait"
 

@@ -1,4 +1,4 @@
-"""QueueCallOperator, CancelPendingCallsOperator and FuseCallSensor against requests-mock."""
+"""QueueCallOperator and CancelPendingCallsOperator against requests-mock."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 import requests
 import requests_mock as rm
 from airflow.providers.common.compat.sdk import TaskDeferred
-from airflow.sdk import PokeReturnValue
 
 from airflow_provider_fuse.exceptions import (
     FuseCallFailed,
@@ -19,57 +18,11 @@ from airflow_provider_fuse.exceptions import (
 )
 from airflow_provider_fuse.operators.fuse import CancelPendingCallsOperator, QueueCallOperator
 from airflow_provider_fuse.resume import CALL_ID_KEY, QUEUE_SENT_KEY
-from airflow_provider_fuse.sensors.fuse import FuseCallSensor
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
 from tests.conftest import FUSE_URL
+from tests.support import FakeStore, context, logged, status_body
 
 QUEUE_URL = f"{FUSE_URL}/apps/11/22/queue"
-
-
-def status_body(status: str, attempts: str = "1") -> dict[str, Any]:
-    return {
-        "call_details": {
-            "status": status,
-            "attempts": attempts,
-            "max_attempts": attempts,
-            "phone_number": "'6175551234'",
-            "events": [
-                {"event": "queued", "timestamp": 1800000000},
-                {"event": status, "timestamp": 1800000060},
-            ],
-        }
-    }
-
-
-class FakeStore:
-    """Airflow 3.3's task state store, in memory."""
-
-    def __init__(self, data: dict[str, Any] | None = None):
-        self.data = dict(data or {})
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def set(self, key: str, value: Any, **kwargs: Any) -> None:
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
-class FakeTI:
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-def context(store: FakeStore | None = None) -> dict[str, Any]:
-    ctx: dict[str, Any] = {"ti": FakeTI()}
-    if store is not None:
-        ctx["task_state_store"] = store
-    return ctx
 
 
 def operator(**kwargs: Any) -> QueueCallOperator:
@@ -256,11 +209,6 @@ def test_a_refused_queue_request_clears_the_marker_so_the_retry_may_queue() -> N
         assert operator().execute(context(store))["call_id"] == "8"
 
 
-def logged(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
-    """Airflow's structlog setup prints to stdout; plain logging goes to caplog."""
-    return capsys.readouterr().out + caplog.text
-
-
 def test_without_a_task_state_store_it_warns_what_is_not_protected(
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -270,7 +218,7 @@ def test_without_a_task_state_store_it_warns_what_is_not_protected(
     assert "no task state store" in logged(capsys, caplog)
 
 
-# --- cancel and sensor ---------------------------------------------------------------------------
+# --- cancel ---------------------------------------------------------------------------
 
 
 def test_cancel_pending_calls_operator_says_it_is_deployment_wide(
@@ -282,33 +230,3 @@ def test_cancel_pending_calls_operator_says_it_is_deployment_wide(
         assert m.call_count == 1
     assert "EVERY pending call" in logged(capsys, caplog)
     assert "EVERY pending call" in (CancelPendingCallsOperator.__doc__ or "")
-
-
-def sensor(**kwargs: Any) -> FuseCallSensor:
-    return FuseCallSensor(task_id="wait", call_id="5", poke_interval=1, timeout=60, **kwargs)
-
-
-def test_sensor_poke_returns_false_until_done_then_the_details() -> None:
-    with rm.Mocker() as m:
-        m.get(
-            f"{FUSE_URL}/outbound/5", [{"json": status_body("dialing")}, {"json": status_body("completed")}]
-        )
-        assert sensor().poke(context()) is False
-        result = sensor().poke(context())
-    assert isinstance(result, PokeReturnValue) and result.is_done
-    assert result.xcom_value["status"] == "completed"
-
-
-@pytest.mark.parametrize("status", ["failed", "rejected", "canceled"])
-def test_sensor_fails_at_once_on_unsuccessful_calls(status: str) -> None:
-    with rm.Mocker() as m, pytest.raises(FuseCallFailed, match=status):
-        m.get(f"{FUSE_URL}/outbound/5", json=status_body(status))
-        sensor().poke(context())
-
-
-def test_sensor_deferrable_defers_with_poke_interval_and_timeout_as_deadline() -> None:
-    with rm.Mocker() as m, pytest.raises(TaskDeferred) as info:
-        m.get(f"{FUSE_URL}/outbound/5", json=status_body("queued"))
-        sensor(deferrable=True).execute(context())
-    trigger = info.value.trigger
-    assert isinstance(trigger, FuseCallTrigger) and trigger.poll_interval == 1.0 and trigger.deadline

@@ -28,23 +28,9 @@ from airflow_provider_fuse.resume import CHUNK_KEY, CHUNK_SENT_KEY
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
 from tests.conftest import FUSE_URL
-from tests.unit.operators.test_queue_call_operator import FakeStore, FakeTI, logged
+from tests.support import FakeStore, context, logged
 
 BULK_URL = f"{FUSE_URL}/apps/11/22/bulk_queue"
-
-
-class TI(FakeTI):
-    """A task instance whose own XComs can be pulled back, as after a deferral."""
-
-    def xcom_pull(self, key: str) -> Any:
-        return self.xcom.get(key)
-
-
-def context(store: FakeStore | None = None) -> dict[str, Any]:
-    ctx: dict[str, Any] = {"ti": TI()}
-    if store is not None:
-        ctx["task_state_store"] = store
-    return ctx
 
 
 def numbers(count: int, first: int = 100) -> list[dict[str, Any]]:
