@@ -36,14 +36,9 @@ from functools import cached_property
 from typing import Any, NamedTuple, TypedDict
 
 from airflow_provider_fuse import exceptions, phone, protocol
+from airflow_provider_fuse.fields import ROW_FIELDS
 from airflow_provider_fuse.models import CallRequest, CallStatus
-from airflow_provider_fuse.validation import (
-    ROW_FIELDS,
-    VARIABLE_NAME,
-    CallOptions,
-    bounded_int,
-    number,
-)
+from airflow_provider_fuse.validation import VARIABLE_NAME, CallOptions, bounded_int, number
 
 __all__ = [
     "CampaignCall",

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import TYPE_CHECKING, Any
@@ -26,8 +26,6 @@ from airflow_provider_fuse.exceptions import FuseValidationError
 if TYPE_CHECKING:
     from airflow_provider_fuse.calling_hours import CallingHours
 
-#: The fields of one call that differ from call to call: a campaign row holds these only.
-ROW_FIELDS = ("phone_number", "caller_id", "post_dial", "variables")
 #: Application variable names: a letter or underscore, then letters, digits or underscores, at
 #: most 64 characters, so that every name is usable as-is inside a Fuse application.
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -245,6 +243,7 @@ class CallOptions:
     A single call and every row of a campaign share one ``CallOptions``, built by :meth:`validate`
     from rendered values, so each setting is checked once, by one rule. ``calling_hours`` and
     ``timezone`` are applied per number (``CallRequest``); ``timezone`` is kept only with hours.
+    The fields are named in ``fields.OPTION_FIELDS``, which DAG files read without importing this.
     """
 
     start_timestamp: int | None = None
@@ -313,12 +312,6 @@ class CallOptions:
             protocol.IS_PCI: 1 if self.is_pci else None,
         }
         return {name: str(value) for name, value in optional.items() if value is not None}
-
-
-#: The settings shared by a call and a campaign, in CallOptions' order.
-OPTION_FIELDS = tuple(f.name for f in fields(CallOptions))
-#: Every field of a single call, as QueueCallOperator and CallRequest name them.
-CALL_FIELDS = ROW_FIELDS + OPTION_FIELDS
 
 
 def _optional(coerce: Any, field: str, value: Any, *args: Any, **kwargs: Any) -> Any:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 #: The call fields a notifier takes; the others keep CallRequest's defaults (no window: call now).
-CALL_FIELDS = (
+NOTIFIER_FIELDS = (
     "phone_number",
     "caller_id",
     "variables",
@@ -59,7 +59,7 @@ class FuseCallNotifier(BaseNotifier):
     :param fuse_conn_id: Airflow connection of type ``fuse``.
     """
 
-    template_fields: Sequence[str] = ("application_id", "deployment_id", *CALL_FIELDS)
+    template_fields: Sequence[str] = ("application_id", "deployment_id", *NOTIFIER_FIELDS)
     template_fields_renderers = {"variables": "json"}
 
     def __init__(
@@ -106,7 +106,8 @@ class FuseCallNotifier(BaseNotifier):
             return
         hook = FuseHook(self.fuse_conn_id)
         request = CallRequest(
-            **{name: getattr(self, name) for name in CALL_FIELDS}, default_region=hook.settings.default_region
+            **{name: getattr(self, name) for name in NOTIFIER_FIELDS},
+            default_region=hook.settings.default_region,
         )
         for note in request.calling_notes:
             self.log.warning("Calling hours: %s", note)

@@ -17,8 +17,8 @@ from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
+from airflow_provider_fuse.fields import CALL_FIELDS, OPTION_FIELDS
 from airflow_provider_fuse.links import FuseCallLink
-from airflow_provider_fuse.validation import CALL_FIELDS, OPTION_FIELDS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

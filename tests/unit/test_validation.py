@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from airflow_provider_fuse import campaign, models, protocol, validation
+from airflow_provider_fuse import campaign, fields, models, protocol, validation
 from airflow_provider_fuse.calling_hours import CallingHours
 from airflow_provider_fuse.exceptions import FuseValidationError
 from airflow_provider_fuse.models import CallRequest
@@ -105,9 +107,11 @@ def test_a_time_zone_is_kept_only_with_calling_hours() -> None:
         CallOptions.validate(calling_hours="08:00-21:00", timezone="Mars/Olympus", now=NOW)
 
 
-def test_the_option_fields_are_the_call_fields_a_row_does_not_hold() -> None:
-    assert set(validation.OPTION_FIELDS) | set(validation.ROW_FIELDS) == set(validation.CALL_FIELDS)
-    assert not set(validation.OPTION_FIELDS) & set(validation.ROW_FIELDS)
+def test_the_option_fields_name_call_options_and_the_call_fields_a_row_does_not_hold() -> None:
+    assert tuple(field.name for field in dataclasses.fields(CallOptions)) == fields.OPTION_FIELDS
+    assert set(fields.OPTION_FIELDS) | set(fields.ROW_FIELDS) == set(fields.CALL_FIELDS)
+    assert not set(fields.OPTION_FIELDS) & set(fields.ROW_FIELDS)
+    assert set(fields.CALL_FIELDS) <= set(inspect.signature(CallRequest).parameters)
 
 
 def test_a_call_request_carries_its_options_with_the_window_fitted_to_its_callee() -> None:
