@@ -73,3 +73,45 @@ def test_campaign_records_have_exactly_the_keys_their_types_declare(record: type
         [{"phone_number": "+16175550101"}], {}, chunk_size=10, now=datetime(2026, 6, 2, tzinfo=timezone.utc)
     )
     assert set(produced(plan)) == set(get_type_hints(record))  # type: ignore[operator]
+
+
+#: The import paths README.md shows: they keep working whatever moves inside the package.
+PUBLIC = [
+    ("airflow_provider_fuse.hooks.fuse", "FuseHook"),
+    ("airflow_provider_fuse.models", "CallRequest"),
+    ("airflow_provider_fuse.models", "CallDetails"),
+    ("airflow_provider_fuse.models", "CallStatus"),
+    ("airflow_provider_fuse.operators.fuse", "QueueCallOperator"),
+    ("airflow_provider_fuse.operators.fuse", "QueueCallsOperator"),
+    ("airflow_provider_fuse.operators.fuse", "CancelPendingCallsOperator"),
+    ("airflow_provider_fuse.sensors.fuse", "FuseCallSensor"),
+    ("airflow_provider_fuse.triggers.fuse", "FuseCallTrigger"),
+    ("airflow_provider_fuse.triggers.fuse", "FuseCallsTrigger"),
+    ("airflow_provider_fuse.notifications.fuse", "FuseCallNotifier"),
+    ("airflow_provider_fuse.campaign", "CampaignResult"),
+    ("airflow_provider_fuse.testing", "FuseSimulator"),
+    *[
+        ("airflow_provider_fuse.exceptions", name)
+        for name in (
+            "FuseError",
+            "FuseValidationError",
+            "FuseInvalidRowsError",
+            "FuseConfigurationError",
+            "FuseRemoteError",
+            "FuseAuthError",
+            "FuseNotFoundError",
+            "FuseRequestError",
+            "FuseRateLimitError",
+            "FuseServerError",
+            "FuseConnectionError",
+            "FuseResponseError",
+            "FuseCallFailed",
+            "FuseWaitTimeout",
+        )
+    ],
+]
+
+
+@pytest.mark.parametrize(("module", "name"), PUBLIC)
+def test_the_public_import_paths_keep_working(module: str, name: str) -> None:
+    assert inspect.isclass(getattr(importlib.import_module(module), name))
