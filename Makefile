@@ -19,18 +19,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import airflow_provider_fuse, airflow, aiohttp, pytest"
 	@touch $@
 
-## test: lint, type-check and run the whole suite (unit, simulator and `airflow dags test` end to end)
+## test: lint, type-check and run every suite but the stack: tests/unit (fuzz included), tests/simulator,
+## tests/dags (`airflow dags test` end to end, hygiene included) and tests/attack. tests/ui needs `make test-ui`.
 test: lint test-suite
 
 test-suite: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/stack tests
 
-## test-e2e: Airflow as separate processes (scheduler, dag-processor, triggerer, api-server) driven through
-## its REST API under faults and SIGKILLs, plus the fault, fuzz and hygiene suites; figures printed at the end.
+## test-e2e: the stack suite (tests/stack), and only it: Airflow as separate processes (scheduler,
+## dag-processor, triggerer, api-server) driven through its REST API under faults and SIGKILLs, plus the
+## fast fault tests against the simulator; figures printed at the end.
 ## SIGINT (not SIGTERM) on timeout, so that pytest's teardown still stops every process it started.
 test-e2e: $(STAMP)
 	FUSE_E2E_STACK=1 timeout --signal=INT --kill-after=60 900 $(BIN)/python -m pytest -q -p no:cacheprovider \
-		--durations=10 tests/system tests/test_fuzz.py tests/test_hygiene.py
+		--durations=10 tests/stack
 
 ## test-ui: the connection form, its Test button and the task view in headless chromium (Playwright)
 test-ui: $(UI_STAMP) $(CHROMIUM)

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from airflow_provider_fuse import phone
 from airflow_provider_fuse.exceptions import FuseValidationError
 
-__all__ = ["SEARCH_DAYS", "CallingHours", "CallingWindow", "fit_to_calling_hours"]
+__all__ = ["SEARCH_DAYS", "CallingHours", "CallingWindow", "fit_to_calling_hours", "zone_name"]
 
 DAY = 86_400
 #: How far past the requested start to look for the next allowed instant.
@@ -205,14 +205,7 @@ def fit_to_calling_hours(
 def _zones(number: str, masked: str, hours: CallingHours, override: str | None) -> tuple[str, ...]:
     """The override if given (validated), else the number's zones, each known to the tz database."""
     if override is not None:
-        name = override.strip() if isinstance(override, str) else ""
-        if not _known_zone(name):
-            raise FuseValidationError(
-                "timezone",
-                _short_repr(override),
-                "Give an IANA time zone name, e.g. 'America/New_York' or 'Europe/Berlin'.",
-            )
-        return (name,)
+        return (zone_name(override),)
     zones = phone.time_zones(number)
     if not zones:
         raise FuseValidationError(
@@ -230,6 +223,18 @@ def _zones(number: str, masked: str, hours: CallingHours, override: str | None) 
             "update the tzdata package or pass timezone='Area/City'.",
         )
     return zones
+
+
+def zone_name(value: object) -> str:
+    """An IANA time zone name this system knows, or FuseValidationError naming ``timezone``."""
+    name = value.strip() if isinstance(value, str) else ""
+    if not _known_zone(name):
+        raise FuseValidationError(
+            "timezone",
+            _short_repr(value),
+            "Give an IANA time zone name, e.g. 'America/New_York' or 'Europe/Berlin'.",
+        )
+    return name
 
 
 def _known_zone(name: str) -> bool:

@@ -33,26 +33,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
-from airflow_provider_fuse import phone, protocol
-from airflow_provider_fuse.exceptions import FuseValidationError
-from airflow_provider_fuse.models import VARIABLE_NAME, CallRequest, CallStatus
+from airflow_provider_fuse import exceptions, phone, protocol
+from airflow_provider_fuse.fields import ROW_FIELDS
+from airflow_provider_fuse.models import CallRequest, CallStatus
+from airflow_provider_fuse.validation import VARIABLE_NAME, CallOptions, bounded_int, number
 
 __all__ = [
     "CampaignCall",
     "CampaignPlan",
+    "CampaignQueued",
     "CampaignResult",
+    "CampaignXCom",
     "Chunk",
-    "FuseInvalidRowsError",
     "RowError",
     "plan_campaign",
     "rows_from_csv",
     "rows_from_value",
 ]
 
-#: The keys of one call given as a dict; in a CSV every other column is a variable.
-ROW_KEYS = ("phone_number", "caller_id", "post_dial", "variables")
 #: Keeps one chunk's call ids well under the task state store's default 64 KB per value.
 MAX_CHUNK_SIZE = 5_000
 #: Rows listed in a validation error (the rest are counted) and kept in the result's ``skipped``.
@@ -61,8 +61,6 @@ MAX_SKIPPED_IN_RESULT = 1_000
 UNKNOWN = "unknown"
 # Where rows_from_csv leaves the cells of a row longer than the header, for validation to report.
 _EXTRA_CELLS = "\x00extra cells"
-# A valid number used to check the settings once, before and apart from the rows.
-_PROBE_NUMBER = "+16175550100"
 
 
 # --- reading rows ------------------------------------------------------------------------------
@@ -78,11 +76,11 @@ def rows_from_value(value: Any) -> list[Any]:
             try:
                 value = ast.literal_eval(text)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                raise FuseValidationError(
+                raise exceptions.FuseValidationError(
                     "calls", f"a string of {len(text)} characters", _CALLS_ALLOWED
                 ) from None
     if isinstance(value, Mapping) or not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
-        raise FuseValidationError("calls", f"a {type(value).__name__}", _CALLS_ALLOWED)
+        raise exceptions.FuseValidationError("calls", f"a {type(value).__name__}", _CALLS_ALLOWED)
     return list(value)
 
 
@@ -104,7 +102,7 @@ def rows_from_csv(text: str) -> list[dict[str, Any]]:
         for name, cell in zip(header, cells, strict=False):  # short rows: missing cells are empty
             if cell.strip() == "":
                 continue
-            if name in ROW_KEYS:
+            if name in ROW_FIELDS:
                 row[name] = cell.strip()
             else:
                 row["variables"][name] = cell
@@ -114,15 +112,15 @@ def rows_from_csv(text: str) -> list[dict[str, Any]]:
 
 def _check_header(header: list[str]) -> None:
     if "phone_number" not in header:
-        raise FuseValidationError(
+        raise exceptions.FuseValidationError(
             "calls",
             f"a CSV header of {header[:8]}",
             "The first line names the columns: phone_number, optionally caller_id and post_dial, "
             "and every other column is a variable.",
         )
     for name in header:
-        if header.count(name) > 1 or (name not in ROW_KEYS and not VARIABLE_NAME.fullmatch(name)):
-            raise FuseValidationError(
+        if header.count(name) > 1 or (name not in ROW_FIELDS and not VARIABLE_NAME.fullmatch(name)):
+            raise exceptions.FuseValidationError(
                 "calls",
                 f"CSV column {name[:70]!r}",
                 "Column names are unique; variable columns start with a letter or '_', then letters, "
@@ -161,12 +159,30 @@ def list_rows(errors: Sequence[RowError]) -> str:
     return listed
 
 
-class FuseInvalidRowsError(FuseValidationError):
-    """Some rows are invalid; ``errors`` holds every one. Nothing was sent."""
+#: ``[row, field, message]`` of a row not queued, as XCom holds it.
+SkippedRow = list[Any]
 
-    def __init__(self, errors: Sequence[RowError], total: int, advice: str):
-        super().__init__("calls", f"{len(errors):,} of {total:,} rows", f"{advice}\n{list_rows(errors)}")
-        self.errors = tuple(errors)
+
+class CampaignQueued(TypedDict):
+    """What a campaign task pushes before it waits (XCom ``campaign_queued``): ids and rows in runs."""
+
+    rows: int
+    call_ids: list[str | list[int]]
+    call_rows: list[str | list[int]]
+    skipped: list[SkippedRow]
+    skipped_count: int
+
+
+class CampaignXCom(TypedDict):
+    """A campaign task's result as XCom holds it (see the module docstring)."""
+
+    rows: int
+    calls: list[list[Any]]
+    totals: dict[str, int]
+    completed_ratio: float
+    finished: bool
+    skipped: list[SkippedRow]
+    skipped_count: int
 
 
 @dataclass(frozen=True)
@@ -244,7 +260,7 @@ class CampaignPlan:
             self.skipped,
         )
 
-    def queued(self, calls: Sequence[tuple[int, str]]) -> dict[str, Any]:
+    def queued(self, calls: Sequence[tuple[int, str]]) -> CampaignQueued:
         """What a task pushes before it waits: rows read, each call's id and row, rows skipped.
 
         Ids and rows are packed in runs (:func:`pack_ids`), so this stays small at 10,000 calls.
@@ -270,75 +286,68 @@ def plan_campaign(
 ) -> CampaignPlan:
     """Validate every row, then group and chunk the valid ones; raise before anything is sent.
 
-    ``settings`` are CallRequest's keywords shared by every row (``start_timestamp`` to
-    ``timezone``). A bad setting is raised once as it is; bad rows are raised together
-    (:class:`FuseInvalidRowsError`) unless ``skip_invalid``.
+    ``settings`` are the :class:`~airflow_provider_fuse.validation.CallOptions` shared by every row
+    (``start_timestamp`` to ``timezone``), as rendered. A bad setting is raised once, before any
+    row is read; bad rows are raised together (:class:`FuseInvalidRowsError`) unless ``skip_invalid``.
     Chunks depend only on the rows and settings, so a retried task computes the same ones.
     """
-    _check_settings(settings, default_region, now)
+    options = CallOptions.validate(**settings, now=now)
     valid: list[ValidRow] = []
     errors: list[RowError] = []
     first_row_of: dict[tuple[str, str | None], int] = {}
-    for number, row in enumerate(rows, start=1):
-        checked = _validate_row(number, row, settings, default_region, now)
+    for index, row in enumerate(rows, start=1):
+        checked = _validate_row(index, row, options, default_region, now)
         if isinstance(checked, ValidRow):
             callee = (checked.request.phone_number, checked.request.post_dial)
-            first = first_row_of.setdefault(callee, number)
-            if first != number and not allow_duplicates:
+            first = first_row_of.setdefault(callee, index)
+            if first != index and not allow_duplicates:
                 checked = _duplicate(checked, first)
         if isinstance(checked, ValidRow):
             valid.append(checked)
         else:
             errors.append(checked)
     if errors and not skip_invalid:
-        raise FuseInvalidRowsError(
+        raise _invalid_rows(
             errors,
             len(rows),
             "Nothing was sent. Fix these rows, or set skip_invalid=True to queue the "
             "valid rows and list the skipped ones in the result:",
         )
     if errors and not valid:
-        raise FuseInvalidRowsError(errors, len(rows), "No row is valid, so nothing was sent:")
+        raise _invalid_rows(errors, len(rows), "No row is valid, so nothing was sent:")
     return CampaignPlan(len(rows), _chunk(valid, chunk_size), tuple(errors))
 
 
-def _check_settings(settings: Mapping[str, Any], region: str, now: datetime) -> None:
-    """Raise a bad setting once, not once per row, by checking it on a probe number first.
-
-    The window calling hours leave depends on each number's zone, so the hours are checked for
-    their form and the zone override for its name only (without start or end nothing can be empty).
-    """
-    window = {k: v for k, v in settings.items() if k not in ("calling_hours", "timezone")}
-    CallRequest(_PROBE_NUMBER, default_region=region, now=now, **window)
-    hours, zone = settings.get("calling_hours"), settings.get("timezone")
-    if _given(hours):
-        CallRequest(_PROBE_NUMBER, calling_hours=hours, timezone=zone if _given(zone) else "UTC", now=now)
+def _invalid_rows(errors: Sequence[RowError], total: int, advice: str) -> exceptions.FuseInvalidRowsError:
+    return exceptions.FuseInvalidRowsError(errors, total, f"{advice}\n{list_rows(errors)}")
 
 
 def _validate_row(
-    number: int, row: Any, settings: Mapping[str, Any], region: str, now: datetime
+    index: int, row: Any, options: CallOptions, region: str, now: datetime
 ) -> ValidRow | RowError:
     if not isinstance(row, Mapping):
         return RowError(
-            number, "row", f"A row is a dict with {', '.join(ROW_KEYS)}; got a {type(row).__name__}."
+            index, "row", f"A row is a dict with {', '.join(ROW_FIELDS)}; got a {type(row).__name__}."
         )
     if _EXTRA_CELLS in row:
         return RowError(
-            number,
+            index,
             "row",
             f"{len(row[_EXTRA_CELLS])} more cell(s) than the CSV header has columns "
             '(a value holding a comma needs double quotes: "Smith, Ann").',
         )
-    unknown = [str(key) for key in row if key not in ROW_KEYS]
+    unknown = [str(key) for key in row if key not in ROW_FIELDS]
     if unknown:
         return RowError(
-            number, unknown[0], f"Unknown key(s) {unknown[:5]}: a row has {', '.join(ROW_KEYS)} only."
+            index, unknown[0], f"Unknown key(s) {unknown[:5]}: a row has {', '.join(ROW_FIELDS)} only."
         )
     try:
-        request = CallRequest(**row, **settings, default_region=region, now=now)
-    except FuseValidationError as error:
-        return RowError(number, error.field, str(error))
-    return ValidRow(number, request, _group(request, settings))
+        request = CallRequest.with_options(
+            options, **{"phone_number": None, **row}, default_region=region, now=now
+        )
+    except exceptions.FuseValidationError as error:
+        return RowError(index, error.field, str(error))
+    return ValidRow(index, request, _group(request, options))
 
 
 def _duplicate(row: ValidRow, first: int) -> RowError:
@@ -350,12 +359,12 @@ def _duplicate(row: ValidRow, first: int) -> RowError:
     )
 
 
-def _group(request: CallRequest, settings: Mapping[str, Any]) -> tuple[str, ...]:
+def _group(request: CallRequest, options: CallOptions) -> tuple[str, ...]:
     """Rows of one group share their dialing window: the same zones give the same calling hours."""
-    if not _given(settings.get("calling_hours")):
+    if options.calling_hours is None:
         return ()
-    if _given(settings.get("timezone")):
-        return (str(settings["timezone"]).strip(),)
+    if options.timezone is not None:
+        return (options.timezone,)
     return phone.time_zones(request.phone_number)
 
 
@@ -371,46 +380,21 @@ def _chunk(rows: Iterable[ValidRow], size: int) -> tuple[Chunk, ...]:
     return tuple(chunks)
 
 
-def _given(value: Any) -> bool:
-    """Templates render unset values as '' or 'None': both mean "not given"."""
-    return value is not None and not (isinstance(value, str) and value.strip() in ("", "None"))
-
-
 # --- settings given as rendered templates ------------------------------------------------------
 
 
 def chunk_size_setting(value: Any) -> int:
-    number = _number("chunk_size", value, f"A whole number from 1 to {MAX_CHUNK_SIZE:,}.")
-    if number != int(number) or not 1 <= number <= MAX_CHUNK_SIZE:
-        raise FuseValidationError(
-            "chunk_size", repr(value), f"A whole number from 1 to {MAX_CHUNK_SIZE:,} (rows per upload)."
-        )
-    return int(number)
+    """Rows per bulk upload."""
+    return bounded_int("chunk_size", value, (1, MAX_CHUNK_SIZE))
 
 
 def ratio_setting(value: Any) -> float:
-    number = _number("min_completed_ratio", value, "A number from 0.0 to 1.0.")
-    if not 0.0 <= number <= 1.0:
-        raise FuseValidationError("min_completed_ratio", repr(value), "A number from 0.0 to 1.0.")
-    return number
-
-
-def flag_setting(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text not in ("true", "false", "1", "0"):
-        raise FuseValidationError(name, repr(value)[:40], "Allowed: True or False.")
-    return text in ("true", "1")
-
-
-def _number(name: str, value: Any, allowed: str) -> float:
-    if isinstance(value, bool):
-        raise FuseValidationError(name, repr(value), allowed)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise FuseValidationError(name, repr(value)[:40], allowed) from None
+    """The success policy: the share of queued calls that must complete."""
+    allowed = "A number from 0.0 to 1.0."
+    ratio = number("min_completed_ratio", value, allowed)
+    if not 0.0 <= ratio <= 1.0:
+        raise exceptions.FuseValidationError("min_completed_ratio", repr(value)[:40], allowed)
+    return ratio
 
 
 # --- compact lists for trigger arguments ---------------------------------------------------------
@@ -522,7 +506,7 @@ class CampaignResult:
         text = f"{len(self.reached):,} of {len(self.calls):,} calls completed ({self.completed_ratio:.1%})"
         return text + (f": {others}" if others else "")
 
-    def to_xcom(self) -> dict[str, Any]:
+    def to_xcom(self) -> CampaignXCom:
         return {
             "rows": self.rows,
             "calls": [list(call) for call in self.calls],
@@ -546,7 +530,9 @@ class CampaignResult:
         )
 
     @classmethod
-    def tracked(cls, states: Sequence[Sequence[Any]], queued: Mapping[str, Any]) -> CampaignResult:
+    def tracked(
+        cls, states: Sequence[Sequence[Any]], queued: CampaignQueued | Mapping[str, Any]
+    ) -> CampaignResult:
         """Join the tracker's ``[call_id, status, attempts, phone]`` states with :meth:`CampaignPlan.queued`."""
         rows = [int(row) for row in unpack_ids(queued.get("call_rows") or ())]
         return cls(

@@ -6,6 +6,7 @@ the developer key, and phone numbers in messages are masked by whoever builds th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -30,6 +31,17 @@ class FuseValidationError(FuseError, ValueError):
     def __init__(self, field: str, value: str, allowed: str):
         super().__init__(f"Invalid {field}: {value}. {allowed}")
         self.field = field
+
+
+class FuseInvalidRowsError(FuseValidationError):
+    """Some campaign rows are invalid; ``errors`` holds every one (``row``, ``field``, ``message``).
+
+    Nothing was sent. ``explanation`` says what to do and lists the rows.
+    """
+
+    def __init__(self, errors: Sequence[Any], total: int, explanation: str):
+        super().__init__("calls", f"{len(errors):,} of {total:,} rows", explanation)
+        self.errors = tuple(errors)
 
 
 class FuseConfigurationError(FuseError):

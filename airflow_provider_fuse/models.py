@@ -1,8 +1,9 @@
 """The rules of a call request and the parsing of call details: no I/O, no Airflow.
 
 ``CallRequest`` turns what a user wrote (often a rendered template, so usually strings) into the
-exact Fuse form fields, or raises ``FuseValidationError`` before anything is sent. ``CallDetails``
-reads Fuse's status answer defensively and gives back a small, masked, JSON-able dict.
+exact Fuse form fields, or raises ``FuseValidationError`` before anything is sent; the settings it
+shares with a campaign are a ``CallOptions`` (:mod:`airflow_provider_fuse.validation`).
+``CallDetails`` reads Fuse's status answer defensively and gives back a small, masked, JSON-able dict.
 """
 
 from __future__ import annotations
@@ -10,20 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from enum import Enum
-from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple, TypedDict
 
-from airflow_provider_fuse import protocol
-from airflow_provider_fuse.exceptions import (
-    FuseCallFailed,
-    FuseError,
-    FuseResponseError,
-    FuseValidationError,
-)
+from airflow_provider_fuse import exceptions, protocol
 from airflow_provider_fuse.phone import (
     check_post_dial,
     mask_phone,
@@ -31,35 +25,24 @@ from airflow_provider_fuse.phone import (
     split_tel_uri,
     to_e164,
 )
+from airflow_provider_fuse.validation import MAX_UNIX_SECONDS, CallOptions, blank, iso, parse_variables
 
-__all__ = [
-    "CallDetails",
-    "CallEvent",
-    "CallRequest",
-    "CallStatus",
-    "FuseCallFailed",
-    "FuseError",
-    "FuseValidationError",
-]
-
-#: Application variable names: a letter or underscore, then letters, digits or underscores, at
-#: most 64 characters, so that every name is usable as-is inside a Fuse application.
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-# Unix seconds beyond this are almost certainly milliseconds (it is the year 2286).
-_MAX_UNIX_SECONDS = 9_999_999_999
+__all__ = ["CallDetails", "CallDetailsDict", "CallEvent", "CallRequest", "CallStatus"]
 
 
 class CallStatus(str, Enum):
-    """Known call statuses. Fuse may report others: those are kept as plain strings, not terminal."""
+    """Known call statuses, spelled as protocol.py's wire constants (the one place that knows them).
 
-    QUEUED = "queued"
-    DIALING = "dialing"
-    CONNECTED = "connected"
-    COMPLETED = "completed"
-    CANCELED = "canceled"
-    FAILED = "failed"
-    REJECTED = "rejected"
+    Fuse may report others: those are kept as plain strings, not terminal.
+    """
+
+    QUEUED = protocol.QUEUED
+    DIALING = protocol.DIALING
+    CONNECTED = protocol.CONNECTED
+    COMPLETED = protocol.COMPLETED
+    CANCELED = protocol.CANCELED
+    FAILED = protocol.FAILED
+    REJECTED = protocol.REJECTED
 
     # ``self: str`` lets both ``CallStatus.COMPLETED.is_terminal()`` and ``CallStatus.is_terminal(text)``
     # work, for the statuses Fuse reports that this enum does not know.
@@ -71,30 +54,6 @@ class CallStatus(str, Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-def path_id(field: str, value: Any) -> str:
-    """An application or deployment id: Fuse's path ids are numeric, and nothing else may reach a URL."""
-    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
-    if not text.isdigit() or not text.isascii():
-        raise FuseValidationError(field, repr(value)[:40], "Fuse ids are whole numbers, e.g. 1001.")
-    return text
-
-
-def positive_number(
-    field: str, value: Any, allowed: str = "Give seconds above zero, or a timedelta."
-) -> float:
-    """A poll interval, timeout or rate: a finite number above zero (a timedelta counts its seconds)."""
-    number = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(number, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", number):
-        number = float(number)
-    if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 < number < float("inf"):
-        raise FuseValidationError(field, repr(value)[:40], allowed)
-    return float(number)
-
-
-def is_loopback_host(host: str | None) -> bool:
-    return (host or "").lower().strip("[]") in _LOOPBACK_HOSTS or (host or "").startswith("127.")
 
 
 class CallRequest:
@@ -126,57 +85,90 @@ class CallRequest:
         now: datetime | None = None,
     ):
         now = now or datetime.now(dt_timezone.utc)
-        self.phone_number, self.caller_id, self.post_dial = _destination(
-            phone_number, _blank_to_none(caller_id), _blank_to_none(post_dial), default_region
-        )
-        self.start_timestamp = _timestamp("start_timestamp", start_timestamp, now)
-        self.end_timestamp = _timestamp("end_timestamp", end_timestamp, now)
-        if self.end_timestamp is not None:
-            if self.end_timestamp <= now.timestamp():
-                raise FuseValidationError(
-                    "end_timestamp",
-                    _iso(self.end_timestamp),
-                    "The end of the dialing window is already past.",
-                )
-            if self.start_timestamp is not None and self.end_timestamp <= self.start_timestamp:
-                raise FuseValidationError(
-                    "end_timestamp",
-                    _iso(self.end_timestamp),
-                    f"It must be after start_timestamp ({_iso(self.start_timestamp)}).",
-                )
-        self.max_attempts = _bounded_int("max_attempts", max_attempts, protocol.MAX_ATTEMPTS_RANGE)
-        self.reattempt_wait = _bounded_int(
-            "reattempt_wait", _seconds(reattempt_wait), protocol.REATTEMPT_WAIT_RANGE, unit=" seconds"
-        )
-        if self.max_attempts is not None and self.max_attempts > 1 and self.reattempt_wait is None:
-            raise FuseValidationError(
-                "reattempt_wait",
-                "None",
-                f"It is required when max_attempts is above 1 (got {self.max_attempts}): "
-                "give 60 to 86400 seconds.",
-            )
-        self.variables = _variables(variables)
-        self.result_url = _result_url(_blank_to_none(result_url))
-        self.is_pci = _flag("is_pci", is_pci)
-        self.calling_notes: tuple[str, ...] = ()
-        if _blank_to_none(calling_hours) is not None:
-            self._fit_to_calling_hours(_calling_hours(calling_hours), _blank_to_none(timezone), now)
-
-    def _fit_to_calling_hours(self, hours: Any, timezone: str | None, now: datetime) -> None:
-        from airflow_provider_fuse.calling_hours import fit_to_calling_hours
-
-        window = fit_to_calling_hours(
-            self.phone_number,
-            hours,
+        destination = _destination(phone_number, caller_id, post_dial, default_region)
+        options = CallOptions.validate(
+            start_timestamp=start_timestamp,
+            end_timestamp=end_timestamp,
+            max_attempts=max_attempts,
+            reattempt_wait=reattempt_wait,
+            result_url=result_url,
+            is_pci=is_pci,
+            calling_hours=calling_hours,
             timezone=timezone,
-            start=self.start_timestamp,
-            end=self.end_timestamp,
-            max_attempts=self.max_attempts,
-            reattempt_wait=self.reattempt_wait,
             now=now,
         )
-        self.start_timestamp, self.end_timestamp = window.start, window.end
-        self.calling_notes = window.notes
+        self._settle(destination, parse_variables(variables), options, now)
+
+    @classmethod
+    def with_options(
+        cls,
+        options: CallOptions,
+        phone_number: str,
+        caller_id: str | None = None,
+        post_dial: str | None = None,
+        variables: Mapping[str, Any] | str | None = None,
+        *,
+        default_region: str = "US",
+        now: datetime,
+    ) -> CallRequest:
+        """A request for one more callee under options already validated (a campaign's rows)."""
+        request = cls.__new__(cls)
+        destination = _destination(phone_number, caller_id, post_dial, default_region)
+        request._settle(destination, parse_variables(variables), options, now)
+        return request
+
+    def _settle(
+        self,
+        destination: tuple[str, str | None, str | None],
+        variables: dict[str, Any],
+        options: CallOptions,
+        now: datetime,
+    ) -> None:
+        """Keep the checked values; calling hours then fit the window to this callee's zones."""
+        self.phone_number, self.caller_id, self.post_dial = destination
+        self.variables = variables
+        self.calling_notes: tuple[str, ...] = ()
+        if options.calling_hours is not None:
+            from airflow_provider_fuse.calling_hours import fit_to_calling_hours
+
+            window = fit_to_calling_hours(
+                self.phone_number,
+                options.calling_hours,
+                timezone=options.timezone,
+                start=options.start_timestamp,
+                end=options.end_timestamp,
+                max_attempts=options.max_attempts,
+                reattempt_wait=options.reattempt_wait,
+                now=now,
+            )
+            options = replace(options, start_timestamp=window.start, end_timestamp=window.end)
+            self.calling_notes = window.notes
+        #: The options as sent: with calling hours, the window fitted to this callee.
+        self.options = options
+
+    @property
+    def start_timestamp(self) -> int | None:
+        return self.options.start_timestamp
+
+    @property
+    def end_timestamp(self) -> int | None:
+        return self.options.end_timestamp
+
+    @property
+    def max_attempts(self) -> int | None:
+        return self.options.max_attempts
+
+    @property
+    def reattempt_wait(self) -> int | None:
+        return self.options.reattempt_wait
+
+    @property
+    def result_url(self) -> str | None:
+        return self.options.result_url
+
+    @property
+    def is_pci(self) -> bool:
+        return self.options.is_pci
 
     @property
     def tel_uri(self) -> str:
@@ -202,23 +194,15 @@ class CallRequest:
 
     def shared_form(self) -> dict[str, str]:
         """The fields a bulk upload applies to every row: window, attempts, callback, PCI."""
-        optional = {
-            protocol.START_TIMESTAMP: self.start_timestamp,
-            protocol.END_TIMESTAMP: self.end_timestamp,
-            protocol.MAX_ATTEMPTS: self.max_attempts,
-            protocol.REATTEMPT_WAIT: self.reattempt_wait,
-            protocol.RESULT_URL: self.result_url,
-            protocol.IS_PCI: 1 if self.is_pci else None,
-        }
-        return {name: str(value) for name, value in optional.items() if value is not None}
+        return self.options.to_form()
 
     def describe(self) -> str:
         """A log line that names no full number and, for PCI calls, no variable names."""
         parts = [f"to {self.masked_phone}"]
         if self.start_timestamp:
-            parts.append(f"from {_iso(self.start_timestamp)}")
+            parts.append(f"from {iso(self.start_timestamp)}")
         if self.end_timestamp:
-            parts.append(f"until {_iso(self.end_timestamp)}")
+            parts.append(f"until {iso(self.end_timestamp)}")
         if self.max_attempts:
             parts.append(f"{self.max_attempts} attempt(s)")
         if self.is_pci:
@@ -233,6 +217,26 @@ class CallEvent(NamedTuple):
 
     name: str
     at: datetime
+
+
+class CallEventDict(TypedDict):
+    event: str
+    at: str
+
+
+class CallDetailsDict(TypedDict):
+    """``CallDetails.to_dict()``: a task's return value and a trigger event's ``call_details``."""
+
+    call_id: str | None
+    status: str
+    phone_number: str | None
+    attempts: int | None
+    max_attempts: int | None
+    duration: int | None
+    queued_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    events: list[CallEventDict]
 
 
 @dataclass(frozen=True)
@@ -274,7 +278,9 @@ class CallDetails:
         if details is None and isinstance(data, Mapping) and "status" in data:
             details = data
         if details is None:
-            raise FuseResponseError(f"Fuse's status answer has no call_details object: {_shape(data)}")
+            raise exceptions.FuseResponseError(
+                f"Fuse's status answer has no call_details object: {_shape(data)}"
+            )
         status = str(details.get("status") or "").strip()
         call_id = details.get("call_id", call_id)
         return cls(
@@ -300,7 +306,7 @@ class CallDetails:
     def succeeded(self) -> bool:
         return CallStatus.succeeded(self.status)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CallDetailsDict:
         """Small and JSON-able, with the number masked: safe for XCom, events and logs."""
         return {
             "call_id": self.call_id,
@@ -333,11 +339,11 @@ class CallDetails:
             ),
         )
 
-    def failure(self) -> FuseCallFailed:
+    def failure(self) -> exceptions.FuseCallFailed:
         """The error a task raises for this call when it ended without being completed."""
         attempts = f"{self.attempts} of {self.max_attempts}" if self.max_attempts else str(self.attempts)
         last = ", ".join(f"{e.name} at {e.at:%Y-%m-%d %H:%M:%S}Z" for e in self.events[-4:]) or "none"
-        return FuseCallFailed(
+        return exceptions.FuseCallFailed(
             f"Fuse call {self.call_id} to {mask_phone(self.phone_number or '')} ended {self.status!r} "
             f"after {attempts} attempt(s); last events: {last}.",
             call_id=self.call_id,
@@ -345,21 +351,16 @@ class CallDetails:
         )
 
 
-# --- validation helpers ----------------------------------------------------------------------
-
-
-def _blank_to_none(value: Any) -> Any:
-    """Templates render unset values as '' or 'None': both mean "not given"."""
-    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
-        return None
-    return value
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def _destination(
     phone_number: Any, caller_id: Any, post_dial: Any, region: str
 ) -> tuple[str, str | None, str | None]:
+    """The number in E.164 and the caller id and post-dial digits, given in the URI or beside it."""
+    caller_id, post_dial = blank(caller_id), blank(post_dial)
     if not isinstance(phone_number, (str, int)) or isinstance(phone_number, bool) or not str(phone_number):
-        raise FuseValidationError(
+        raise exceptions.FuseValidationError(
             "phone_number",
             repr(phone_number) if not isinstance(phone_number, (str, int)) else "''",
             "A phone number (string) is required.",
@@ -371,7 +372,7 @@ def _destination(
         ("post_dial", tel.post_dial, post_dial),
     ):
         if in_uri is not None and given is not None and str(in_uri) != str(given):
-            raise FuseValidationError(
+            raise exceptions.FuseValidationError(
                 name,
                 "given twice",
                 f"phone_number's tel: URI already sets {name}; give it in one place only.",
@@ -383,139 +384,6 @@ def _destination(
         normalise_caller_id(str(ani), region=region) if ani else None,
         check_post_dial(str(postd)) if postd else None,
     )
-
-
-def _calling_hours(value: Any) -> Any:
-    """A rendered template of a list, ``"['08:00', '21:00']"``, reads as the list it came from."""
-    if isinstance(value, str) and value.strip().startswith(("[", "(")):
-        import ast
-
-        try:
-            return ast.literal_eval(value.strip())
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            return value
-    return value
-
-
-def _timestamp(name: str, value: Any, now: datetime) -> int | None:
-    """Aware datetime, ISO-8601 with offset, Unix seconds, or a timedelta from now -> Unix seconds."""
-    value = _blank_to_none(value)
-    allowed = (
-        "Give an aware datetime, an ISO-8601 string with a UTC offset, Unix seconds, or a timedelta from now."
-    )
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        try:
-            return _unix_seconds(name, (now + value).timestamp(), allowed)
-        except OverflowError:
-            raise FuseValidationError(name, repr(value), allowed) from None
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise FuseValidationError(
-                name,
-                repr(value.isoformat()),
-                "Naive datetimes are ambiguous (whose local time?): attach a timezone, "
-                "e.g. pendulum.datetime(..., tz='America/New_York').",
-            )
-        return _unix_seconds(name, value.timestamp(), allowed)
-    if isinstance(value, bool):
-        raise FuseValidationError(name, repr(value), allowed)
-    if isinstance(value, (int, float)):
-        return _unix_seconds(name, value, allowed)
-    if isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            return _unix_seconds(name, float(text), allowed)
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise FuseValidationError(name, repr(value[:40]), allowed) from None
-        return _timestamp(name, parsed, now)
-    raise FuseValidationError(name, f"a {type(value).__name__}", allowed)
-
-
-def _unix_seconds(name: str, value: float, allowed: str) -> int:
-    if not 0 < value <= _MAX_UNIX_SECONDS:
-        raise FuseValidationError(
-            name,
-            repr(value),
-            f"{allowed} Unix seconds lie between 1 and {_MAX_UNIX_SECONDS} (not milliseconds).",
-        )
-    return int(value)
-
-
-def _seconds(value: Any) -> Any:
-    return value.total_seconds() if isinstance(value, timedelta) else value
-
-
-def _bounded_int(name: str, value: Any, bounds: tuple[int, int], unit: str = "") -> int | None:
-    value = _blank_to_none(value)
-    if value is None:
-        return None
-    low, high = bounds
-    allowed = f"Allowed: a whole number from {low} to {high}{unit}."
-    if isinstance(value, bool):
-        raise FuseValidationError(name, repr(value), allowed)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
-        value = int(value)
-    if not isinstance(value, int) or not low <= value <= high:
-        raise FuseValidationError(name, repr(value)[:40], allowed)
-    return value
-
-
-def _variables(value: Any) -> dict[str, Any]:
-    value = _blank_to_none(value)
-    allowed = 'Give a JSON object (dict) of application variables, e.g. {"name": "John Doe"}.'
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise FuseValidationError("variables", "a string that is not JSON", allowed) from None
-    if not isinstance(value, Mapping):
-        raise FuseValidationError("variables", f"a {type(value).__name__}", allowed)
-    for key in value:
-        if not isinstance(key, str) or not VARIABLE_NAME.fullmatch(key):
-            raise FuseValidationError(
-                "variables",
-                f"key {str(key)[:70]!r}",
-                "Variable names start with a letter or '_', then letters, digits or '_' (at most 64).",
-            )
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise FuseValidationError(
-            "variables", "a value that is not JSON-serialisable", f"{allowed} ({type(err).__name__})"
-        ) from None
-    return dict(value)
-
-
-def _result_url(value: Any) -> str | None:
-    if value is None:
-        return None
-    allowed = "Give an https:// URL (http:// only for localhost)."
-    if not isinstance(value, str):
-        raise FuseValidationError("result_url", f"a {type(value).__name__}", allowed)
-    parts = urlsplit(value.strip())
-    if not parts.hostname or parts.scheme not in ("https", "http"):
-        raise FuseValidationError("result_url", repr(value[:80]), allowed)
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise FuseValidationError("result_url", repr(value[:80]), allowed)
-    return value.strip()
-
-
-def _flag(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("0", "1", "true", "false", ""):
-        return value.strip().lower() in ("1", "true")
-    raise FuseValidationError(name, repr(value)[:40], "Allowed: True/False or 1/0.")
 
 
 # --- parsing helpers -------------------------------------------------------------------------
@@ -548,7 +416,7 @@ def _int_or_none(value: Any) -> int | None:
 
 def _datetime_or_none(value: Any) -> datetime | None:
     seconds = _int_or_none(value)
-    if seconds is None or not 0 < seconds <= _MAX_UNIX_SECONDS:
+    if seconds is None or not 0 < seconds <= MAX_UNIX_SECONDS:
         return None
     return datetime.fromtimestamp(seconds, dt_timezone.utc)
 
@@ -563,10 +431,6 @@ def _events(value: Any) -> tuple[CallEvent, ...]:
             if at is not None:
                 events.append(CallEvent(str(item["event"]), at))
     return tuple(events)
-
-
-def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, dt_timezone.utc).isoformat()
 
 
 def _iso_dt(value: datetime | None) -> str | None:

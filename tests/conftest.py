@@ -1,4 +1,4 @@
-"""Test settings: a throwaway AIRFLOW_HOME, set before anything imports Airflow."""
+"""Test settings: a throwaway AIRFLOW_HOME, set before anything imports Airflow; shared fixtures."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import asyncio
 import json
 import os
 import tempfile
-from collections.abc import Awaitable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+
+from tests import figures
 
 if TYPE_CHECKING:
     from airflow_provider_fuse.testing import FuseSimulator
@@ -48,13 +50,16 @@ def fuse_conn(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 @pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[FuseSimulator]:
-    """A live FuseSimulator at 600x speed behind `fuse_default`; retries without waiting."""
+def sim(fuse_simulator: FuseSimulator, monkeypatch: pytest.MonkeyPatch) -> FuseSimulator:
+    """The shipped ``fuse_simulator`` (600x speed) behind `fuse_default`; retries without waiting."""
     from airflow_provider_fuse.hooks.fuse import FuseHook
-    from airflow_provider_fuse.testing import FuseSimulator
 
     monkeypatch.setattr(FuseHook, "backoff", 0)
-    with FuseSimulator(speed=600) as simulator:
-        for name, value in simulator.connection_env().items():
-            monkeypatch.setenv(name, value)
-        yield simulator
+    for name, value in fuse_simulator.connection_env().items():
+        monkeypatch.setenv(name, value)
+    return fuse_simulator
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """What the fault, crash and fuzz suites exercised (tests/figures.py), when they ran."""
+    figures.report(lambda line: terminalreporter.write_line(f"fuse figures: {line}"))

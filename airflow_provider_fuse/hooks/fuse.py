@@ -39,7 +39,8 @@ from airflow_provider_fuse.exceptions import (
     FuseResponseError,
     FuseServerError,
 )
-from airflow_provider_fuse.models import CallDetails, CallRequest, is_loopback_host, path_id
+from airflow_provider_fuse.models import CallDetails, CallRequest
+from airflow_provider_fuse.validation import is_loopback_host, path_id
 
 if TYPE_CHECKING:
     import aiohttp

@@ -1,7 +1,8 @@
 """FuseCallNotifier: phone someone from a DAG or task callback ("the nightly load failed").
 
 It queues the call and returns without waiting. It never raises: a failing notifier must not hide
-the failure it reports, so problems are logged with their reason instead.
+the failure it reports, so problems are logged with their reason instead. Airflow may invoke a
+callback twice: one failure event queues at most one call (per process, see ``resume``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ from airflow_provider_fuse import DEFAULT_CONN_ID
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Callbacks already turned into calls by this process: Airflow may invoke a callback twice.
-_placed: set[tuple[Any, ...]] = set()
+#: The call fields a notifier takes; the others keep CallRequest's defaults (no window: call now).
+NOTIFIER_FIELDS = (
+    "phone_number",
+    "caller_id",
+    "variables",
+    "max_attempts",
+    "reattempt_wait",
+    "calling_hours",
+    "timezone",
+)
 
 
 def _event_key(context: Context) -> tuple[Any, ...]:
@@ -50,17 +59,7 @@ class FuseCallNotifier(BaseNotifier):
     :param fuse_conn_id: Airflow connection of type ``fuse``.
     """
 
-    template_fields: Sequence[str] = (
-        "application_id",
-        "deployment_id",
-        "phone_number",
-        "caller_id",
-        "variables",
-        "max_attempts",
-        "reattempt_wait",
-        "calling_hours",
-        "timezone",
-    )
+    template_fields: Sequence[str] = ("application_id", "deployment_id", *NOTIFIER_FIELDS)
     template_fields_renderers = {"variables": "json"}
 
     def __init__(
@@ -97,32 +96,22 @@ class FuseCallNotifier(BaseNotifier):
             self.log.error("FuseCallNotifier placed NO call: %s", error)
 
     def notify(self, context: Context) -> None:
-        from airflow_provider_fuse.exceptions import FuseError
         from airflow_provider_fuse.hooks.fuse import FuseHook
         from airflow_provider_fuse.models import CallRequest
+        from airflow_provider_fuse.resume import ProcessMemory, already_sent, queue_call_once
 
-        key = _event_key(context)
-        if key in _placed:
+        memory = ProcessMemory(("notifier", *_event_key(context)))
+        if already_sent(memory):
             self.log.info("FuseCallNotifier: a call was already placed for this event; not calling twice.")
             return
         hook = FuseHook(self.fuse_conn_id)
         request = CallRequest(
-            self.phone_number,
-            caller_id=self.caller_id,
-            variables=self.variables,
-            max_attempts=self.max_attempts,
-            reattempt_wait=self.reattempt_wait,
-            calling_hours=self.calling_hours,
-            timezone=self.timezone,
+            **{name: getattr(self, name) for name in NOTIFIER_FIELDS},
             default_region=hook.settings.default_region,
         )
         for note in request.calling_notes:
             self.log.warning("Calling hours: %s", note)
-        _placed.add(key)
-        try:
-            call_id = hook.queue_call(self.application_id, self.deployment_id, request)
-        except FuseError as error:
-            if not error.call_may_be_queued:
-                _placed.discard(key)
-            raise
+        call_id = queue_call_once(
+            memory, lambda: hook.queue_call(self.application_id, self.deployment_id, request)
+        )
         self.log.info("FuseCallNotifier queued Fuse call %s %s.", call_id, request.describe())

@@ -6,66 +6,51 @@ phonenumbers and the trigger load only when a task runs.
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
+from airflow_provider_fuse.fields import CALL_FIELDS, OPTION_FIELDS
 from airflow_provider_fuse.links import FuseCallLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_fuse.campaign import CampaignPlan, Chunk
-    from airflow_provider_fuse.exceptions import FuseError
+    from airflow_provider_fuse.campaign import CampaignPlan, CampaignQueued, CampaignXCom, Chunk
     from airflow_provider_fuse.hooks.fuse import FuseHook
-    from airflow_provider_fuse.models import CallDetails, CallRequest
-    from airflow_provider_fuse.resume import TaskMemory
+    from airflow_provider_fuse.models import CallDetailsDict, CallRequest
+    from airflow_provider_fuse.resume import ChunkRecord, Memory
+    from airflow_provider_fuse.waiting import CallsTriggerEvent
 
-#: Task state store keys (renaming them breaks resuming tries already in flight).
-CALL_ID_KEY = "fuse_call_id"
-QUEUE_SENT_KEY = "fuse_queue_request_sent_at"
-
-CALL_FIELDS = (
-    "phone_number",
-    "caller_id",
-    "post_dial",
-    "start_timestamp",
-    "end_timestamp",
-    "max_attempts",
-    "reattempt_wait",
-    "variables",
-    "result_url",
-    "is_pci",
-    "calling_hours",
-    "timezone",
-)
-
-
-def wait_settings(task: Any) -> tuple[float, float | None]:
-    """A task's ``poll_interval`` and ``timeout`` in seconds, checked before any request."""
-    from airflow_provider_fuse.models import positive_number
-
-    timeout = None if task.timeout is None else positive_number("timeout", task.timeout)
-    return positive_number("poll_interval", task.poll_interval), timeout
+#: XCom keys of a campaign: what was queued (pushed before waiting), and the result when the task
+#: fails after queueing (on success the result is the return value).
+QUEUED_XCOM_KEY = "campaign_queued"
+RESULT_XCOM_KEY = "campaign_result"
 
 
 def check_task_settings(task: Any) -> None:
     """Fail on bad ids, poll interval, timeout or rate before any request (resuming sends one first)."""
-    from airflow_provider_fuse.models import path_id, positive_number
+    from airflow_provider_fuse.validation import path_id, positive_number
 
     path_id("application_id", task.application_id)
     path_id("deployment_id", task.deployment_id)
     wait_settings(task)
     if hasattr(task, "max_requests_per_second"):
         positive_number("max_requests_per_second", task.max_requests_per_second, "Give a rate above zero.")
+
+
+def wait_settings(task: Any) -> tuple[float, float | None]:
+    """A task's ``poll_interval`` and ``timeout`` (None: no deadline) in seconds."""
+    from airflow_provider_fuse import validation
+
+    return validation.wait_settings(task.poll_interval, task.timeout)
 
 
 class QueueCallOperator(BaseOperator):
@@ -166,7 +151,7 @@ class QueueCallOperator(BaseOperator):
             **{name: getattr(self, name) for name in CALL_FIELDS}, default_region=hook.settings.default_region
         )
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> CallDetailsDict | dict[str, str]:
         from airflow_provider_fuse.resume import TaskMemory
 
         hook = self.hook
@@ -180,113 +165,51 @@ class QueueCallOperator(BaseOperator):
             return {"call_id": call_id}
         return self._wait(hook, call_id)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> CallDetailsDict:
         """Back from the triggerer: decide with the same rules as the synchronous wait."""
-        from airflow_provider_fuse.triggers.fuse import outcome_from_event
+        from airflow_provider_fuse.waiting import outcome_from_event
 
         return outcome_from_event(event)
 
-    # --- queueing, at most once ---
+    def _resume_or_queue(self, hook: FuseHook, request: CallRequest, memory: Memory) -> str:
+        """The call an earlier try queued, or a new one queued at most once."""
+        from airflow_provider_fuse import resume
 
-    def _resume_or_queue(self, hook: FuseHook, request: CallRequest, memory: TaskMemory) -> str:
-        earlier = memory.get(CALL_ID_KEY)
-        if earlier:
-            details = hook.get_call(earlier)
-            if not (details.is_terminal and not details.succeeded and self.redial_on_retry):
-                self.log.info(
-                    "Resuming Fuse call %s queued by an earlier try (now %r).", earlier, details.status
-                )
-                return str(earlier)
-            self.log.warning(
-                "Earlier Fuse call %s ended %r; redial_on_retry=True, so queueing a new call.",
-                earlier,
-                details.status,
-            )
-        elif memory.get(QUEUE_SENT_KEY):
-            sent_at = memory.get(QUEUE_SENT_KEY)
-            if not self.redial_on_retry:
-                raise unanswered_queue_request(
-                    sent_at,
-                    f"the call to {request.masked_phone}",
-                    "set redial_on_retry=True to queue again regardless.",
-                )
-            self.log.warning(
-                "An earlier try's queue request (%s) went unanswered; redialing as asked.", sent_at
-            )
-        return self._queue(hook, request, memory)
-
-    def _queue(self, hook: FuseHook, request: CallRequest, memory: TaskMemory) -> str:
-        warn_if_unprotected(self, memory)
-        call_id = queue_at_most_once(
+        earlier = resume.resume_call(
             memory,
-            QUEUE_SENT_KEY,
-            CALL_ID_KEY,
-            _now_iso(),
-            lambda: hook.queue_call(self.application_id, self.deployment_id, request),
+            hook.get_call,
+            redial_on_retry=self.redial_on_retry,
+            what=f"the call to {request.masked_phone}",
+            log=self.log,
+        )
+        if earlier is not None:
+            return earlier
+        resume.warn_if_unprotected(self.log, memory)
+        call_id = resume.queue_call_once(
+            memory, lambda: hook.queue_call(self.application_id, self.deployment_id, request)
         )
         self.log.info("Queued Fuse call %s %s.", call_id, request.describe())
         return call_id
 
-    # --- waiting ---
+    def _wait(self, hook: FuseHook, call_id: str) -> CallDetailsDict:
+        from airflow_provider_fuse import waiting
 
-    def _wait(self, hook: FuseHook, call_id: str) -> dict[str, Any]:
         poll_interval, timeout = wait_settings(self)
-        deadline = time.time() + timeout if timeout is not None else None
+        deadline = waiting.deadline_after(timeout)
         if self.deferrable:
-            from airflow_provider_fuse.triggers.fuse import TRANSIENT_ERRORS, FuseCallTrigger, outcome
+            from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
 
-            try:
-                details = hook.get_call(call_id, deadline=deadline)
-            except TRANSIENT_ERRORS as error:  # the trigger keeps asking, as the worker's wait does
-                self.log.warning("Fuse call %s: status not read, will retry: %s", call_id, error)
-            else:
-                if details.is_terminal:
-                    return outcome(details)
+            ended = waiting.ended_before_deferring(hook, call_id, self.log, deadline)
+            if ended is not None:
+                return ended
             self.defer(
                 trigger=FuseCallTrigger(call_id, self.fuse_conn_id, poll_interval, deadline),
                 method_name="execute_complete",
             )
-        return wait_in_worker(self, hook, call_id, poll_interval, deadline)
-
-
-def wait_in_worker(
-    task: BaseOperator, hook: FuseHook, call_id: str, poll_interval: float, deadline: float | None
-) -> dict[str, Any]:
-    """Poll in the worker until the call is terminal or the deadline passes (the sync twin of the trigger)."""
-    from airflow_provider_fuse.exceptions import FuseWaitTimeout
-    from airflow_provider_fuse.triggers.fuse import TRANSIENT_ERRORS, outcome, timeout_message
-
-    details: CallDetails | None = None
-    last_status = None
-    while True:
-        try:
-            details = hook.get_call(call_id, deadline=deadline)
-        except TRANSIENT_ERRORS as error:
-            task.log.warning("Fuse call %s: status not read, will retry: %s", call_id, error)
-        else:
-            if details.status != last_status:
-                task.log.info("Fuse call %s is %r.", call_id, details.status)
-                last_status = details.status
-            if details.is_terminal:
-                return outcome(details)
-        remaining = None if deadline is None else deadline - time.time()
-        if remaining is not None and remaining <= 0:
-            raise FuseWaitTimeout(timeout_message(call_id, details, deadline or 0))
-        time.sleep(poll_interval if remaining is None else min(poll_interval, remaining))
+        return waiting.wait_in_worker(self, hook, call_id, poll_interval, deadline)
 
 
 # --- campaigns ---------------------------------------------------------------------------------
-
-#: The per-call fields of CALL_FIELDS; the others are campaign settings applied to every row.
-ROW_FIELDS = ("phone_number", "caller_id", "post_dial", "variables")
-CAMPAIGN_SETTINGS = tuple(name for name in CALL_FIELDS if name not in ROW_FIELDS)
-#: Task state store keys of a campaign, per chunk index (renaming them breaks resuming tries).
-CHUNK_KEY = "fuse_campaign_chunk_{index}"
-CHUNK_SENT_KEY = "fuse_campaign_chunk_{index}_sent"
-#: XCom keys: what was queued (pushed before waiting), and the result when the task fails after
-#: queueing (on success the result is the return value).
-QUEUED_XCOM_KEY = "campaign_queued"
-RESULT_XCOM_KEY = "campaign_result"
 
 
 class QueueCallsOperator(BaseOperator):
@@ -346,7 +269,7 @@ class QueueCallsOperator(BaseOperator):
         "application_id",
         "deployment_id",
         "calls",
-        *CAMPAIGN_SETTINGS,
+        *OPTION_FIELDS,
         "chunk_size",
         "skip_invalid",
         "allow_duplicates",
@@ -415,18 +338,19 @@ class QueueCallsOperator(BaseOperator):
     def plan(self, hook: FuseHook) -> CampaignPlan:
         """Validated rows in chunks, from the rendered fields; raises FuseValidationError first."""
         from airflow_provider_fuse import campaign
+        from airflow_provider_fuse.validation import flag
 
         return campaign.plan_campaign(
             self._rows(),
-            {name: getattr(self, name) for name in CAMPAIGN_SETTINGS},
+            {name: getattr(self, name) for name in OPTION_FIELDS},
             chunk_size=campaign.chunk_size_setting(self.chunk_size),
-            skip_invalid=campaign.flag_setting("skip_invalid", self.skip_invalid),
-            allow_duplicates=campaign.flag_setting("allow_duplicates", self.allow_duplicates),
+            skip_invalid=flag("skip_invalid", self.skip_invalid),
+            allow_duplicates=flag("allow_duplicates", self.allow_duplicates),
             default_region=hook.settings.default_region,
             now=datetime.now(timezone.utc),
         )
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> CampaignXCom:
         from airflow_provider_fuse.campaign import CampaignResult, ratio_setting
         from airflow_provider_fuse.resume import TaskMemory
 
@@ -444,21 +368,17 @@ class QueueCallsOperator(BaseOperator):
             return plan.result_queued(calls).to_xcom()
         queued = plan.queued(calls)
         context["ti"].xcom_push(key=QUEUED_XCOM_KEY, value=queued)
-        return self._wait(context, hook, records, calls, queued)
+        event = self._wait(hook, records, [call_id for _, call_id in calls])
+        return self._conclude(context, event, queued)
 
-    def _wait(
-        self,
-        context: Context,
-        hook: FuseHook,
-        records: Sequence[dict[str, Any]],
-        calls: Sequence[tuple[int, str]],
-        queued: dict[str, Any],
-    ) -> dict[str, Any]:
+    def _wait(self, hook: FuseHook, records: Sequence[ChunkRecord], call_ids: list[str]) -> CallsTriggerEvent:
         """Track every call, from the triggerer or from here; calls starting later are polled later."""
+        from airflow_provider_fuse import waiting
+
         poll_interval, timeout = wait_settings(self)
-        deadline = time.time() + timeout if timeout is not None else None
-        call_ids = [call_id for _, call_id in calls]
-        later = [(r["start"], r["call_ids"]) for r in records if r.get("start") and r["start"] > time.time()]
+        deadline = waiting.deadline_after(timeout)
+        now = time.time()
+        later = [(float(r["start"]), r["call_ids"]) for r in records if r["start"] and r["start"] > now]
         if self.deferrable:
             from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
 
@@ -473,36 +393,28 @@ class QueueCallsOperator(BaseOperator):
                 ),
                 method_name="execute_complete",
             )
-        event = wait_for_calls_in_worker(
+        return waiting.wait_for_calls_in_worker(
             self, hook, call_ids, poll_interval, deadline, later, self.max_requests_per_second
         )
-        return self._conclude(context, event, queued)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> CampaignXCom:
         """Back from the triggerer: conclude as the worker's wait does."""
         return self._conclude(context, event, context["ti"].xcom_pull(key=QUEUED_XCOM_KEY) or {})
 
-    def _conclude(self, context: Context, event: dict[str, Any], queued: dict[str, Any]) -> dict[str, Any]:
+    def _conclude(
+        self,
+        context: Context,
+        event: CallsTriggerEvent | dict[str, Any],
+        queued: CampaignQueued | dict[str, Any],
+    ) -> CampaignXCom:
         """Every call ended, or the wait stopped: apply the success policy to the summary."""
-        from airflow_provider_fuse.campaign import CampaignResult, ratio_setting
-        from airflow_provider_fuse.exceptions import FuseCallFailed, FuseError, FuseWaitTimeout
-        from airflow_provider_fuse.triggers.fuse import DONE, TIMEOUT
+        from airflow_provider_fuse.campaign import ratio_setting
+        from airflow_provider_fuse.waiting import campaign_outcome
 
-        result = CampaignResult.tracked(event.get("calls") or [], queued)
+        result, error = campaign_outcome(event, queued, ratio_setting(self.min_completed_ratio))
         self.log.info(
             "Fuse campaign: %s (%s status requests).", result.describe(), f"{event.get('requests', 0):,}"
         )
-        minimum = ratio_setting(self.min_completed_ratio)
-        error: FuseError | None = None
-        if event.get("status") == TIMEOUT:
-            error = FuseWaitTimeout(f"{event.get('message')} So far {result.describe()}.")
-        elif event.get("status") != DONE:
-            error = FuseError(str(event.get("message") or "Waiting for the Fuse campaign failed."))
-        elif result.completed_ratio < minimum:
-            error = FuseCallFailed(
-                f"Only {result.describe()}, below min_completed_ratio={minimum:g} "
-                f"({math.ceil(minimum * len(result.calls)):,} needed)."
-            )
         if error is not None:
             context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=result.to_xcom())
             self.log.error("The campaign's result is in XCom %r.", RESULT_XCOM_KEY)
@@ -556,66 +468,26 @@ class QueueCallsOperator(BaseOperator):
 
     # --- queueing, each chunk at most once ---
 
-    def _resume_or_queue(
-        self, hook: FuseHook, plan: CampaignPlan, memory: TaskMemory
-    ) -> list[dict[str, Any]]:
-        """Each chunk's record ``{fingerprint, call_ids, start}``: an earlier try's, or a new upload's."""
-        records: list[dict[str, Any] | None] = [
-            memory.get(CHUNK_KEY.format(index=chunk.index)) for chunk in plan.chunks
-        ]
-        self._check_earlier_tries(plan, records, memory)
-        warn_if_unprotected(self, memory)
-        resumed = [record for record in records if record]
-        if resumed:
-            self.log.info(
-                "Resuming: %s of %s chunks (%s calls) were queued by an earlier try and are not uploaded again.",
-                len(resumed),
-                len(records),
-                f"{sum(len(r['call_ids']) for r in resumed):,}",
-            )
+    def _resume_or_queue(self, hook: FuseHook, plan: CampaignPlan, memory: Memory) -> list[ChunkRecord]:
+        """Each chunk's record: an earlier try's, or a new upload's."""
+        from airflow_provider_fuse import resume
+
+        records = resume.resume_chunks(
+            memory, plan.chunks, reupload_unanswered=self.reupload_unanswered, log=self.log
+        )
+        resume.warn_if_unprotected(self.log, memory)
         return [
             record or self._upload(hook, plan, chunk, memory)
             for chunk, record in zip(plan.chunks, records, strict=True)
         ]
 
-    def _check_earlier_tries(
-        self, plan: CampaignPlan, records: Sequence[dict[str, Any] | None], memory: TaskMemory
-    ) -> None:
-        """Refuse, before any upload, when an earlier try's chunks may not match this try's."""
-        count = len(plan.chunks)
-        beyond = memory.get(CHUNK_KEY.format(index=count))
-        for chunk, record in zip(plan.chunks, records, strict=True):
-            sent = None if record else memory.get(CHUNK_SENT_KEY.format(index=chunk.index))
-            if (record or sent or {}).get("fingerprint", chunk.fingerprint) != chunk.fingerprint:
-                raise _changed_between_tries(chunk.index, count)
-            if sent and not self.reupload_unanswered:
-                raise unanswered_queue_request(
-                    sent.get("at"),
-                    f"the {len(chunk.rows):,} calls of chunk {chunk.index + 1} of {count}",
-                    "set reupload_unanswered=True to upload that chunk again regardless (it may call "
-                    "those people twice). Chunks already queued are never uploaded again.",
-                )
-            if sent:
-                self.log.warning(
-                    "Chunk %s's earlier upload went unanswered; uploading it again as asked.", chunk.index + 1
-                )
-        if beyond:
-            raise _changed_between_tries(count, count)
+    def _upload(self, hook: FuseHook, plan: CampaignPlan, chunk: Chunk, memory: Memory) -> ChunkRecord:
+        from airflow_provider_fuse.resume import queue_chunk_once
 
-    def _upload(self, hook: FuseHook, plan: CampaignPlan, chunk: Chunk, memory: TaskMemory) -> dict[str, Any]:
-        fingerprint, start = chunk.fingerprint, chunk.start
-
-        def send() -> dict[str, Any]:
-            call_ids = hook.queue_calls(self.application_id, self.deployment_id, chunk.requests)
-            return {"fingerprint": fingerprint, "call_ids": call_ids, "start": start}
-
-        record = queue_at_most_once(
-            memory,
-            CHUNK_SENT_KEY.format(index=chunk.index),
-            CHUNK_KEY.format(index=chunk.index),
-            {"fingerprint": fingerprint, "at": _now_iso()},
-            send,
+        record = queue_chunk_once(
+            memory, chunk, lambda: hook.queue_calls(self.application_id, self.deployment_id, chunk.requests)
         )
+        start = record["start"]
         self.log.info(
             "Queued chunk %s of %s: %s calls (ids %s to %s)%s.",
             chunk.index + 1,
@@ -626,109 +498,6 @@ class QueueCallsOperator(BaseOperator):
             f", dialing from {datetime.fromtimestamp(start, timezone.utc):%Y-%m-%d %H:%M}Z" if start else "",
         )
         return record
-
-
-def _changed_between_tries(index: int, count: int) -> FuseError:
-    from airflow_provider_fuse.exceptions import FuseError
-
-    return FuseError(
-        f"An earlier try sent chunk {index + 1} with other rows than this try plans ({count} chunk(s)): "
-        "the calls or their grouping changed between tries (another CSV, an upstream task run again, "
-        "another chunk_size, calling_hours or timezone). Nothing was sent, so that nobody is called twice. "
-        f"The earlier calls' ids are in this task instance's state store ({CHUNK_KEY.format(index='N')}); "
-        "to start the campaign afresh, delete those keys (Airflow UI or REST API) first."
-    )
-
-
-def wait_for_calls_in_worker(
-    task: BaseOperator,
-    hook: FuseHook,
-    call_ids: Sequence[str],
-    poll_interval: float,
-    deadline: float | None,
-    not_before: Sequence[tuple[float, Sequence[str]]] = (),
-    max_requests_per_second: float = 10.0,
-) -> dict[str, Any]:
-    """Poll many calls in the worker, paced like FuseCallsTrigger; returns the trigger's event."""
-    from airflow_provider_fuse.exceptions import FuseError, FuseRateLimitError
-    from airflow_provider_fuse.triggers.fuse import CallsPoller, RequestPacer, calls_not_before
-
-    poller = CallsPoller(
-        call_ids,
-        poll_interval=poll_interval,
-        now=time.time(),
-        not_before=calls_not_before(not_before),
-        log=task.log,
-    )
-    pacer = RequestPacer(max_requests_per_second, time.monotonic())
-    while poller.pending and (deadline is None or time.time() < deadline):
-        call_id = poller.next_call(time.time())
-        if call_id is None:
-            time.sleep(poller.seconds_to_wait(time.time(), deadline) or 0.0)
-            continue
-        delay = pacer.delay(time.monotonic())
-        time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.time())))
-        if deadline is not None and time.time() >= deadline:
-            break
-        try:
-            details = hook.get_call(call_id, deadline=deadline)
-        except FuseError as error:
-            if not poller.ride_out(call_id, error, time.time()):
-                return poller.event(deadline, error)
-            if isinstance(error, FuseRateLimitError):
-                pacer.hold(error.retry_after or poll_interval, time.monotonic())
-        else:
-            poller.record(call_id, details, time.time())
-    return poller.event(deadline)
-
-
-# --- at most once: what QueueCallOperator and QueueCallsOperator share --------------------------
-
-T = TypeVar("T")
-
-
-def queue_at_most_once(
-    memory: TaskMemory, sent_key: str, result_key: str, marker: Any, send: Callable[[], T]
-) -> T:
-    """Send a queue request Fuse cannot deduplicate, remembering it while its outcome is unknown.
-
-    ``marker`` is stored under ``sent_key`` before sending. It stays when the request may have
-    queued calls (a read timeout, a 5xx) so that a retried try refuses to send it again; it is
-    dropped when Fuse provably queued nothing, or once the result is stored under ``result_key``.
-    """
-    from airflow_provider_fuse.exceptions import FuseError
-
-    memory.set(sent_key, marker)
-    try:
-        result = send()
-    except FuseError as error:
-        if not error.call_may_be_queued:
-            memory.delete(sent_key)
-        raise
-    memory.set(result_key, result)
-    memory.delete(sent_key)
-    return result
-
-
-def unanswered_queue_request(sent_at: Any, what: str, remedy: str) -> FuseError:
-    """The refusal of a retried try whose predecessor's queue request went unanswered."""
-    from airflow_provider_fuse.exceptions import FuseError
-
-    return FuseError(
-        f"An earlier try sent a queue request at {sent_at} and stopped before Fuse answered, so {what} "
-        f"may be queued or placed already. Check Fuse (or the callee) first; {remedy}"
-    )
-
-
-def warn_if_unprotected(task: BaseOperator, memory: TaskMemory) -> None:
-    from airflow_provider_fuse.resume import NOT_PROTECTED
-
-    if not memory.available:
-        task.log.warning(NOT_PROTECTED)
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
 
 
 class CancelPendingCallsOperator(BaseOperator):

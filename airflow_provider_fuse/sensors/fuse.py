@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_fuse.hooks.fuse import FuseHook
+    from airflow_provider_fuse.models import CallDetailsDict
 
 
 class FuseCallSensor(BaseSensorOperator):
@@ -54,7 +54,7 @@ class FuseCallSensor(BaseSensorOperator):
         return FuseHook(self.fuse_conn_id)
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        from airflow_provider_fuse.triggers.fuse import outcome
+        from airflow_provider_fuse.waiting import outcome
 
         details = self.hook.get_call(self.call_id)
         self.log.info("Fuse call %s is %r.", self.call_id, details.status)
@@ -65,22 +65,19 @@ class FuseCallSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        from airflow_provider_fuse.triggers.fuse import TRANSIENT_ERRORS, FuseCallTrigger, outcome
+        from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
+        from airflow_provider_fuse.waiting import deadline_after, ended_before_deferring
 
-        try:
-            details = self.hook.get_call(self.call_id)
-        except TRANSIENT_ERRORS as error:  # the trigger keeps asking
-            self.log.warning("Fuse call %s: status not read, will retry: %s", self.call_id, error)
-        else:
-            if details.is_terminal:
-                return outcome(details)
-        deadline = time.time() + self.timeout if self.timeout else None
+        deadline = deadline_after(self.timeout or None)
+        ended = ended_before_deferring(self.hook, str(self.call_id), self.log, deadline)
+        if ended is not None:
+            return ended
         self.defer(
             trigger=FuseCallTrigger(str(self.call_id), self.fuse_conn_id, self.poke_interval, deadline),
             method_name="execute_complete",
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        from airflow_provider_fuse.triggers.fuse import outcome_from_event
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> CallDetailsDict:
+        from airflow_provider_fuse.waiting import outcome_from_event
 
         return outcome_from_event(event)

@@ -76,6 +76,7 @@ class FuseSimulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         self._server = server = SimulatorServer(HOST, self._requested_port)
+        self._requested_port = server.port  # a restart comes back where the connection points
         server.app = FuseApp(
             base_url=self.url,
             login=self.login,

@@ -1,91 +1,37 @@
 """Triggers that wait for calls in the triggerer, so the task holds no worker slot.
 
 Both poll through ``FuseHook.aget_call`` (aiohttp, one shared session per event loop), ride out
-transient errors until their own deadline, and yield one small JSON event.
-
-* ``FuseCallTrigger``, one call: ``{"status", "call_id", "call_details", "message"}`` where
-  ``status`` is the call's terminal status, ``"timeout"`` or ``"error"``.
-* ``FuseCallsTrigger``, a campaign: ``{"status", "message", "calls", "requests"}`` where ``status``
-  is ``"done"`` (every call ended), ``"timeout"`` or ``"error"``, ``calls`` holds one
-  ``[call_id, status, attempts, masked_phone]`` per call in the order given (status None when never
-  read) and ``requests`` counts the status requests sent.
+transient errors until their own deadline, and yield one small JSON event: the rules, the events
+and the pacing are :mod:`airflow_provider_fuse.waiting`'s, shared with the worker's wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
 import random
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp  # noqa: F401  (imported here, with the triggers, so the first poll doesn't block the loop on it)
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_fuse import DEFAULT_CONN_ID, protocol
-from airflow_provider_fuse.exceptions import (
-    FuseConnectionError,
-    FuseError,
-    FuseRateLimitError,
-    FuseResponseError,
-    FuseServerError,
-    FuseWaitTimeout,
-)
+from airflow_provider_fuse import DEFAULT_CONN_ID
+from airflow_provider_fuse.campaign import pack_ids, unpack_ids
+from airflow_provider_fuse.exceptions import FuseError, FuseRateLimitError
 from airflow_provider_fuse.models import CallDetails
-from airflow_provider_fuse.phone import mask_phone
-
-TIMEOUT = "timeout"
-ERROR = "error"
-DONE = "done"
-NOT_CANCELLED = (
-    "NOT cancelled: it may still ring. Cancelling is deployment-wide, see CancelPendingCallsOperator."
+from airflow_provider_fuse.waiting import (
+    ERROR,
+    TIMEOUT,
+    TRANSIENT_ERRORS,
+    CallsPoller,
+    RequestPacer,
+    call_event,
+    calls_not_before,
+    timeout_message,
 )
-#: Failures that say nothing about the call: keep waiting (the hook already backed off).
-TRANSIENT_ERRORS = (FuseConnectionError, FuseRateLimitError, FuseServerError, FuseResponseError)
-
-
-def call_event(status: str, call_id: str, details: CallDetails | None, message: str) -> dict[str, Any]:
-    return {
-        "status": status,
-        "call_id": call_id,
-        "call_details": details.to_dict() if details else None,
-        "message": message,
-    }
-
-
-def outcome(details: CallDetails) -> dict[str, Any]:
-    """A terminal call's task result: its details when completed, else ``FuseCallFailed``."""
-    if details.succeeded:
-        return details.to_dict()
-    raise details.failure()
-
-
-def outcome_from_event(event: dict[str, Any]) -> dict[str, Any]:
-    """Decide a task from a trigger event with the same rules as the synchronous wait."""
-    status = event.get("status")
-    if status == TIMEOUT:
-        raise FuseWaitTimeout(event.get("message") or "Waiting for the Fuse call timed out.")
-    if status == ERROR or not event.get("call_details"):
-        raise FuseError(event.get("message") or f"Waiting for Fuse call {event.get('call_id')} failed.")
-    return outcome(CallDetails.from_dict(event["call_details"]))
-
-
-def timeout_message(call_id: str, details: CallDetails | None, deadline: float) -> str:
-    status = details.status if details else "unknown"
-    return (
-        f"Fuse call {call_id} was still {status!r} at the deadline ({_utc(deadline)}). "
-        f"The call itself was {NOT_CANCELLED}"
-    )
-
-
-def _utc(seconds: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(seconds))
 
 
 def _killed(log: logging.Logger | Any, what: str) -> None:
@@ -166,191 +112,6 @@ class FuseCallTrigger(BaseTrigger):
         _killed(self.log, f"Fuse call {self.call_id}")
 
 
-# --- many calls --------------------------------------------------------------------------------
-
-#: A call with no news is polled less and less often, at most this many poll intervals apart.
-MAX_BACKOFF_POLLS = 5
-#: Transient errors logged one by one; after that, one line every this many.
-_TRANSIENT_LOGGED = 10
-_TRANSIENT_EVERY = 100
-
-
-class RequestPacer:
-    """A token bucket: at most ``rate`` requests a second on average, bursts of one second's worth."""
-
-    def __init__(self, rate: float, now: float):
-        if rate <= 0:
-            raise ValueError(f"max_requests_per_second must be positive, got {rate!r}")
-        self.rate = float(rate)
-        self._capacity = max(1.0, self.rate)
-        self._tokens = self._capacity
-        self._at = now
-
-    def delay(self, now: float) -> float:
-        """Seconds to wait before sending one more request; its token is taken now."""
-        self._refill(now)
-        self._tokens -= 1
-        return max(0.0, -self._tokens / self.rate)
-
-    def hold(self, seconds: float, now: float) -> None:
-        """Fuse answered 429 even after the hook's retries: send nothing for ``seconds``."""
-        self._refill(now)
-        self._tokens = min(self._tokens, -seconds * self.rate)
-
-    def _refill(self, now: float) -> None:
-        self._tokens = min(self._capacity, self._tokens + max(0.0, now - self._at) * self.rate)
-        self._at = max(self._at, now)
-
-
-@dataclass
-class _Call:
-    status: str | None = None
-    attempts: int | None = None
-    phone: str | None = None
-    quiet: int = 0  # polls in a row that brought no news
-
-
-class CallsPoller:
-    """Which call to poll next and when, for FuseCallsTrigger and for the worker's wait alike.
-
-    * A call is first polled one ``poll_interval`` after its start (``not_before``, Unix seconds),
-      never before: a call cannot end before it has rung.
-    * Next polls follow ``poll_interval`` apart; between two attempts, after the call's
-      ``reattempt_wait``; a call still waiting to be dialed, twice as long each time. Never more than
-      ``MAX_BACKOFF_POLLS`` intervals apart, so a call is seen at most that late.
-    * Terminal calls are dropped. When more calls are due than the rate allows, those most likely
-      to have ended go first: connected, then dialing, then between attempts, then the rest.
-    """
-
-    def __init__(
-        self,
-        call_ids: Sequence[str],
-        *,
-        poll_interval: float,
-        now: float,
-        not_before: Mapping[str, float] | None = None,
-        log: logging.Logger | Any,
-    ):
-        self.poll_interval = float(poll_interval)
-        self.requests = 0
-        self._order = list(call_ids)
-        self._calls = {call_id: _Call() for call_id in self._order}
-        self._open = set(self._calls)
-        self._waiting: list[tuple[float, int, str]] = []  # (due, tie-breaker, call id)
-        self._ready: list[tuple[int, float, int, str]] = []  # (rank, due, tie-breaker, call id)
-        self._ticket = itertools.count()
-        self._transient = 0
-        self._reported_tenths = 0
-        self._log = log
-        starts = not_before or {}
-        for call_id in self._calls:
-            self._wait(call_id, max(now, starts.get(call_id, now)) + self.poll_interval)
-
-    @property
-    def pending(self) -> int:
-        """Calls not known to have ended (in flight included)."""
-        return len(self._open)
-
-    def next_call(self, now: float) -> str | None:
-        """The due call most likely to have ended, or None when no call is due."""
-        while self._waiting and self._waiting[0][0] <= now:
-            due, ticket, call_id = heapq.heappop(self._waiting)
-            heapq.heappush(self._ready, (self._rank(self._calls[call_id]), due, ticket, call_id))
-        return heapq.heappop(self._ready)[3] if self._ready else None
-
-    def seconds_to_wait(self, now: float, deadline: float | None) -> float | None:
-        """Until the next call is due or the deadline; None when only a poll in flight can wake us."""
-        times = [t for t in (self._waiting[0][0] if self._waiting else None, deadline) if t is not None]
-        return max(0.0, min(times) - now) if times else None
-
-    def record(self, call_id: str, details: CallDetails, now: float) -> None:
-        """A status answer: drop the call if it ended, else schedule its next poll."""
-        self.requests += 1
-        call = self._calls[call_id]
-        news = (details.status, details.attempts) != (call.status, call.attempts)
-        call.status, call.attempts = details.status, details.attempts
-        call.phone = mask_phone(details.phone_number) if details.phone_number else call.phone
-        call.quiet = 0 if news else call.quiet + 1
-        if details.is_terminal:
-            self._open.discard(call_id)
-            self._report_progress()
-        else:
-            self._wait(call_id, now + self._gap(call, details))
-
-    def ride_out(self, call_id: str, error: FuseError, now: float) -> bool:
-        """A failed status request: True (poll again later) when transient, False when permanent."""
-        if not isinstance(error, TRANSIENT_ERRORS):
-            return False
-        self.requests += 1
-        self._transient += 1
-        if self._transient <= _TRANSIENT_LOGGED or self._transient % _TRANSIENT_EVERY == 0:
-            self._log.warning(
-                "Fuse call %s: status not read (%s transient errors so far), will retry: %s",
-                call_id,
-                self._transient,
-                error,
-            )
-        self._wait(call_id, now + self.poll_interval)
-        return True
-
-    def event(self, deadline: float | None = None, error: FuseError | None = None) -> dict[str, Any]:
-        """The one event: ``done`` when every call ended, else ``error`` or ``timeout``."""
-        total = len(self._order)
-        if error is not None:
-            status, message = ERROR, f"{error} ({total - self.pending:,} of {total:,} calls had ended.)"
-        elif not self.pending:
-            status, message = DONE, f"All {total:,} Fuse calls ended: {self._totals(self._order)}."
-        else:
-            status = TIMEOUT
-            message = (
-                f"{self.pending:,} of {total:,} Fuse calls had not ended at the deadline "
-                f"({_utc(deadline or time.time())}): {self._totals(self._open)}. They were {NOT_CANCELLED}"
-            )
-        calls = [[i, c.status, c.attempts, c.phone] for i, c in ((i, self._calls[i]) for i in self._order)]
-        return {"status": status, "message": message, "calls": calls, "requests": self.requests}
-
-    def _wait(self, call_id: str, due: float) -> None:
-        heapq.heappush(self._waiting, (due, next(self._ticket), call_id))
-
-    def _gap(self, call: _Call, details: CallDetails) -> float:
-        if details.status == protocol.QUEUED and details.attempts:  # between two attempts
-            gap = float(details.reattempt_wait or self.poll_interval)
-        elif details.status in protocol.ACTIVE_STATUSES and details.status != protocol.QUEUED:
-            gap = self.poll_interval
-        else:  # not dialed yet, or a status this provider does not know
-            gap = self.poll_interval * 2 ** min(call.quiet, MAX_BACKOFF_POLLS)
-        return min(max(gap, self.poll_interval), MAX_BACKOFF_POLLS * self.poll_interval)
-
-    @staticmethod
-    def _rank(call: _Call) -> int:
-        if call.status == protocol.CONNECTED:
-            return 0
-        if call.status == protocol.DIALING:
-            return 1
-        return 2 if call.status == protocol.QUEUED and call.attempts else 3
-
-    def _totals(self, call_ids: Iterable[str]) -> str:
-        counts = Counter(self._calls[i].status or "not read" for i in call_ids)
-        return ", ".join(f"{status} {count:,}" for status, count in counts.most_common())
-
-    def _report_progress(self) -> None:
-        total = len(self._order)
-        tenths = (total - self.pending) * 10 // total
-        if tenths > self._reported_tenths:
-            self._reported_tenths = tenths
-            self._log.info(
-                "%s of %s Fuse calls ended (%s status requests so far).",
-                f"{total - self.pending:,}",
-                f"{total:,}",
-                f"{self.requests:,}",
-            )
-
-
-def calls_not_before(pairs: Iterable[Sequence[Any]] | None) -> dict[str, float]:
-    """``[(unix_time, call_ids), ...]`` as ``{call_id: unix_time}``."""
-    return {call_id: float(at) for at, call_ids in pairs or () for call_id in call_ids}
-
-
 class FuseCallsTrigger(BaseTrigger):
     """Poll many Fuse calls until every one has ended or ``deadline`` (Unix seconds) passes.
 
@@ -379,8 +140,6 @@ class FuseCallsTrigger(BaseTrigger):
         max_concurrency: int = 10,
         max_requests_per_second: float = 10.0,
     ):
-        from airflow_provider_fuse.campaign import unpack_ids
-
         super().__init__()
         if int(max_concurrency) < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency!r}")
@@ -396,8 +155,6 @@ class FuseCallsTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Call ids packed into runs, so 10,000 consecutive ids cost a few bytes of kwargs."""
-        from airflow_provider_fuse.campaign import pack_ids
-
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {

@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from tests.system import figures
-from tests.system.dags.fuse_system_dags import CAMPAIGNS, SCENARIOS
-from tests.system.stack import (
+from tests import figures
+from tests.stack.dags.fuse_system_dags import CAMPAIGNS, SCENARIOS
+from tests.stack.stack import (
     DEVELOPER_KEY,
     AirflowStack,
     CliSimulator,

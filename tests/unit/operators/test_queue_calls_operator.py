@@ -15,42 +15,24 @@ import requests_mock as rm
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_fuse import protocol
-from airflow_provider_fuse.campaign import CampaignResult, FuseInvalidRowsError
+from airflow_provider_fuse.campaign import CampaignResult
 from airflow_provider_fuse.exceptions import (
     FuseCallFailed,
     FuseConnectionError,
     FuseError,
+    FuseInvalidRowsError,
     FuseRequestError,
     FuseValidationError,
     FuseWaitTimeout,
 )
-from airflow_provider_fuse.operators.fuse import (
-    CHUNK_KEY,
-    CHUNK_SENT_KEY,
-    QUEUED_XCOM_KEY,
-    RESULT_XCOM_KEY,
-    QueueCallsOperator,
-)
+from airflow_provider_fuse.operators.fuse import QUEUED_XCOM_KEY, RESULT_XCOM_KEY, QueueCallsOperator
+from airflow_provider_fuse.resume import CHUNK_KEY, CHUNK_SENT_KEY
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
 from tests.conftest import FUSE_URL, HANG, within
-from tests.operators.test_queue_call_operator import FakeStore, FakeTI, logged, rendered
+from tests.support import FakeStore, context, logged, rendered
 
 BULK_URL = f"{FUSE_URL}/apps/11/22/bulk_queue"
-
-
-class TI(FakeTI):
-    """A task instance whose own XComs can be pulled back, as after a deferral."""
-
-    def xcom_pull(self, key: str) -> Any:
-        return self.xcom.get(key)
-
-
-def context(store: FakeStore | None = None) -> dict[str, Any]:
-    ctx: dict[str, Any] = {"ti": TI()}
-    if store is not None:
-        ctx["task_state_store"] = store
-    return ctx
 
 
 def numbers(count: int, first: int = 100) -> list[dict[str, Any]]:

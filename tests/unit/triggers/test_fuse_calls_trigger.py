@@ -16,12 +16,8 @@ from airflow_provider_fuse.hooks import fuse as hook_module
 from airflow_provider_fuse.hooks.fuse import FuseHook
 from airflow_provider_fuse.models import CallDetails, CallRequest
 from airflow_provider_fuse.testing import FuseSimulator
-from airflow_provider_fuse.triggers.fuse import (
-    MAX_BACKOFF_POLLS,
-    CallsPoller,
-    FuseCallsTrigger,
-    RequestPacer,
-)
+from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
+from airflow_provider_fuse.waiting import MAX_BACKOFF_POLLS, CallsPoller, RequestPacer
 from tests.conftest import HANG, within
 
 LOG = logging.getLogger("test")

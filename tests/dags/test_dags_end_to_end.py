@@ -30,12 +30,6 @@ def sandbox() -> Iterator[AirflowSandbox]:
     box.cleanup()
 
 
-@pytest.fixture
-def sim() -> Iterator[FuseSimulator]:
-    with FuseSimulator(speed=600) as simulator:
-        yield simulator
-
-
 def latest_run_id(sandbox: AirflowSandbox, dag_id: str) -> str:
     with sqlite3.connect(sandbox.home / "airflow.db") as db:
         (run_id,) = db.execute(

@@ -13,10 +13,8 @@ from airflow_provider_fuse.campaign import (
     MAX_ROWS_IN_MESSAGE,
     CampaignCall,
     CampaignResult,
-    FuseInvalidRowsError,
     RowError,
     chunk_size_setting,
-    flag_setting,
     pack_ids,
     plan_campaign,
     ratio_setting,
@@ -24,7 +22,8 @@ from airflow_provider_fuse.campaign import (
     rows_from_value,
     unpack_ids,
 )
-from airflow_provider_fuse.exceptions import FuseValidationError
+from airflow_provider_fuse.exceptions import FuseInvalidRowsError, FuseValidationError
+from airflow_provider_fuse.validation import flag as flag_setting
 
 NOW = datetime(2026, 6, 2, 16, 0, tzinfo=timezone.utc)  # 12:00 in Boston, 09:00 in San Francisco
 BOSTON, CHICAGO, FRISCO = "+16175550101", "+13125550102", "+14155550103"

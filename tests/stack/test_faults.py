@@ -29,18 +29,17 @@ from airflow_provider_fuse.exceptions import (
 from airflow_provider_fuse.hooks import fuse as hook_module
 from airflow_provider_fuse.hooks.fuse import FuseHook
 from airflow_provider_fuse.models import CallRequest
-from airflow_provider_fuse.operators.fuse import (
-    CALL_ID_KEY,
-    QUEUE_SENT_KEY,
-    QueueCallOperator,
-    wait_in_worker,
-)
+from airflow_provider_fuse.operators.fuse import QueueCallOperator
+from airflow_provider_fuse.resume import CALL_ID_KEY, QUEUE_SENT_KEY
 from airflow_provider_fuse.sensors.fuse import FuseCallSensor
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
+from airflow_provider_fuse.waiting import wait_in_worker
+from tests import figures
 from tests.conftest import HANG, within
-from tests.system import figures
-from tests.system.conftest import RETRY_LIMIT, connection
+from tests.stack.conftest import RETRY_LIMIT, connection
+from tests.support import FakeStore as Store
+from tests.support import FakeTI as TI
 
 NUMBER = "+16175550140"
 #: Slack for scheduling noise on a busy 2-core machine, on top of one poll interval (a quiet machine
@@ -50,29 +49,8 @@ SLACK = 5.0
 FAULT_SECONDS = 30.0
 
 
-class Store:
-    """Airflow 3.3's task state store, in memory: shared by the tries of one task instance."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def set(self, key: str, value: Any, **kwargs: Any) -> None:
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
-class TI:
-    def xcom_push(self, key: str, value: Any) -> None:
-        pass
-
-
 class Task:
-    log = logging.getLogger("tests.system.faults")
+    log = logging.getLogger("tests.stack.faults")
 
 
 def a_try(store: Store, **kwargs: Any) -> dict[str, Any]:
@@ -378,8 +356,8 @@ CAMPAIGN_NUMBERS = ("+16175550141", "+16175550142", "+16175550143")
 
 def wait_many(mode: str, call_ids: list[str], poll_interval: float, deadline: float) -> dict[str, Any]:
     """Wait for many calls the way QueueCallsOperator does: in the worker, or in FuseCallsTrigger."""
-    from airflow_provider_fuse.operators.fuse import wait_for_calls_in_worker
     from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
+    from airflow_provider_fuse.waiting import wait_for_calls_in_worker
 
     if mode == "worker":
         return wait_for_calls_in_worker(Task(), FuseHook(), call_ids, poll_interval, deadline)  # type: ignore[arg-type]

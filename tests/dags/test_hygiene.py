@@ -30,14 +30,15 @@ from airflow_provider_fuse.hooks.fuse import FuseHook
 from airflow_provider_fuse.models import CallRequest
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.testing.airflow_sandbox import AirflowSandbox, DagTestResult
-from airflow_provider_fuse.triggers.fuse import FuseCallTrigger, outcome_from_event
-from tests.system.dags import fuse_hygiene_dags as pci
+from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
+from airflow_provider_fuse.waiting import outcome_from_event
+from tests.dags.hygiene_dags import fuse_hygiene_dags as pci
 
 pytestmark = pytest.mark.e2e
 #: The first test to use ``world`` runs every DAG (about 2 minutes on a quiet machine).
 RUNS_EVERY_DAG = pytest.mark.timeout(1200)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HYGIENE_DAG = Path(pci.__file__)
 LOGIN = "hygiene@example.com"
 DEVELOPER_KEY = "dk-HYGIENE-SECRET-5f2c81"

@@ -11,7 +11,7 @@ import requests
 import requests_mock as rm
 from airflow.sdk import DAG
 
-from airflow_provider_fuse.notifications import fuse as notifier_module
+from airflow_provider_fuse import resume
 from airflow_provider_fuse.notifications.fuse import FuseCallNotifier
 from tests.conftest import FUSE_URL
 
@@ -20,7 +20,7 @@ QUEUE_URL = f"{FUSE_URL}/apps/11/22/queue"
 
 @pytest.fixture(autouse=True)
 def _setup(fuse_conn: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(notifier_module, "_placed", set())
+    monkeypatch.setattr(resume, "_process_memory", {})
 
 
 def failure_context(try_number: int = 1) -> dict[str, Any]:

@@ -38,7 +38,9 @@ from airflow_provider_fuse.operators.fuse import QueueCallOperator
 from airflow_provider_fuse.testing.forms import parse_form
 from airflow_provider_fuse.testing.rules import ApiError, parse_bulk_form, parse_queue_form
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
-from tests.system import figures
+from tests import figures
+from tests.support import FakeStore as Store
+from tests.support import FakeTI as TI
 
 BASE = "https://fuse.test/api"
 KEY = "dk-FUZZ-SECRET-1234"
@@ -374,25 +376,6 @@ def test_pci_variables_never_reach_the_description_that_is_logged(
 # --- QueueCallOperator: construction, rendering, request building, execute ------------------------
 
 
-class Store:
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def set(self, key: str, value: Any, **kwargs: Any) -> None:
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
-class TI:
-    def xcom_push(self, key: str, value: Any) -> None:
-        pass
-
-
 def _is_path_id(value: Any) -> bool:
     """Fuse's application and deployment ids are whole numbers (documented: numeric path ids)."""
     if isinstance(value, bool):
@@ -693,8 +676,8 @@ _bulk_answer.next_id = 0  # type: ignore[attr-defined]
 @example(rendered={"calls": [{"phone_number": "+16175550123"}], "application_id": "1/../../outbound/5"})
 def test_queue_calls_operator_uploads_valid_rows_once_or_nothing(rendered: dict[str, Any]) -> None:
     """Every campaign input: a FuseValidationError before any upload, or uploads Fuse accepts, each number once."""
-    from airflow_provider_fuse import campaign
     from airflow_provider_fuse.operators.fuse import QueueCallsOperator
+    from airflow_provider_fuse.validation import flag
 
     figures.fuzzed("QueueCallsOperator (rendered fields)")
     op = QueueCallsOperator(
@@ -718,7 +701,7 @@ def test_queue_calls_operator_uploads_valid_rows_once_or_nothing(rendered: dict[
         form = parse_form(sent.headers["Content-Type"], sent.body)
         for spec in parse_bulk_form(form):  # Fuse's rules, as the simulator enforces them
             keys.append((spec.digits, protocol.PHONE_NUMBER_PATTERN.fullmatch(spec.phone_number)["postd"]))  # type: ignore[index]
-    if not campaign.flag_setting("allow_duplicates", rendered.get("allow_duplicates", False)):
+    if not flag("allow_duplicates", rendered.get("allow_duplicates", False)):
         assert len(keys) == len(set(keys)), f"a number twice in one campaign: {keys}"
 
 

@@ -1,22 +1,19 @@
-"""Fixtures of the system suite: a live simulator on a fixed port, and the figures summary.
+"""Fixtures of the stack suite: the shipped simulator behind ``fuse_default`` with short timeouts.
 
-Tests marked ``stack`` need the multi-process Airflow (``make test-e2e`` sets ``FUSE_E2E_STACK=1``);
-elsewhere (``make test``, the Airflow 3.1 run) they are skipped with that reason, while the fast
-fault tests here run everywhere.
+``make test-e2e`` runs this folder, and only it: the fast fault tests, then the tests marked ``stack``
+that need the multi-process Airflow (it sets ``FUSE_E2E_STACK=1``; elsewhere they are skipped with
+that reason). ``make test`` leaves the folder out, so that each suite runs once.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from airflow_provider_fuse.testing import FuseSimulator
-from tests.system import figures
-from tests.system.stack import DEVELOPER_KEY, LOGIN, free_ports
 
 STACK_ENV = "FUSE_E2E_STACK"
 #: Connection extras that keep faults fast: one request waits at most REQUEST_TIMEOUT seconds.
@@ -35,12 +32,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason=f"multi-process Airflow stack: run `make test-e2e` (sets {STACK_ENV}=1)")
     for item in items:
-        if "stack" in item.keywords:
+        if item.get_closest_marker("stack"):  # a marker, not the keyword: this folder is named stack too
             item.add_marker(skip)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    figures.report(lambda line: terminalreporter.write_line(f"fuse figures: {line}"))
 
 
 def connection(sim: FuseSimulator, **extra: Any) -> str:
@@ -49,20 +42,21 @@ def connection(sim: FuseSimulator, **extra: Any) -> str:
         {
             "conn_type": "fuse",
             "host": f"http://127.0.0.1:{sim.port}/api",
-            "login": LOGIN,
-            "password": DEVELOPER_KEY,
+            "login": sim.login,
+            "password": sim.password,
             "extra": {"request_timeout": REQUEST_TIMEOUT, "retry_limit": RETRY_LIMIT, **extra},
         }
     )
 
 
 @pytest.fixture
-def live(monkeypatch: pytest.MonkeyPatch) -> Iterator[FuseSimulator]:
-    """A running simulator (speed 600) that ``fuse_default`` points at: short timeouts, fast backoff."""
+def live(fuse_simulator: FuseSimulator, monkeypatch: pytest.MonkeyPatch) -> FuseSimulator:
+    """The shipped ``fuse_simulator`` (speed 600) behind ``fuse_default``: short timeouts, fast backoff.
+
+    A test may stop and start it: it comes back on the same port, so the connection stays valid.
+    """
     from airflow_provider_fuse.hooks.fuse import FuseHook
 
-    (port,) = free_ports(1)  # fixed, so that the simulator can be stopped and started again on it
-    with FuseSimulator(speed=600.0, port=port, password=DEVELOPER_KEY) as sim:
-        monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", connection(sim))
-        monkeypatch.setattr(FuseHook, "backoff", BACKOFF)
-        yield sim
+    monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", connection(fuse_simulator))
+    monkeypatch.setattr(FuseHook, "backoff", BACKOFF)
+    return fuse_simulator

@@ -14,7 +14,7 @@ sharing faults or ledgers) and answers a small control API on a separate loopbac
     POST /<name>/stop | /start    stop or restart the simulator on the same port (state and ledger kept)
     POST /<name>/outage           {"seconds"}: stop now, start again after that many seconds
 
-Run as a script: ``python tests/system/simhost.py --control-port N --speed S --sim NAME=PORT ...``.
+Run as a script: ``python tests/stack/simhost.py --control-port N --speed S --sim NAME=PORT ...``.
 It exits 0 on SIGTERM or SIGINT.
 """
 

@@ -1,8 +1,7 @@
-"""QueueCallOperator, CancelPendingCallsOperator and FuseCallSensor against requests-mock."""
+"""QueueCallOperator and CancelPendingCallsOperator against requests-mock."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import time
 from typing import Any
@@ -10,9 +9,7 @@ from typing import Any
 import pytest
 import requests
 import requests_mock as rm
-from aioresponses import aioresponses
 from airflow.providers.common.compat.sdk import TaskDeferred
-from airflow.sdk import PokeReturnValue
 
 from airflow_provider_fuse.exceptions import (
     FuseCallFailed,
@@ -21,63 +18,13 @@ from airflow_provider_fuse.exceptions import (
     FuseValidationError,
     FuseWaitTimeout,
 )
-from airflow_provider_fuse.operators.fuse import (
-    CALL_ID_KEY,
-    QUEUE_SENT_KEY,
-    CancelPendingCallsOperator,
-    QueueCallOperator,
-)
-from airflow_provider_fuse.sensors.fuse import FuseCallSensor
+from airflow_provider_fuse.operators.fuse import CancelPendingCallsOperator, QueueCallOperator
+from airflow_provider_fuse.resume import CALL_ID_KEY, QUEUE_SENT_KEY
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
-from tests.conftest import FUSE_URL, HANG, within
+from tests.conftest import FUSE_URL
+from tests.support import FakeStore, context, logged, rendered, status_body
 
 QUEUE_URL = f"{FUSE_URL}/apps/11/22/queue"
-
-
-def status_body(status: str, attempts: str = "1") -> dict[str, Any]:
-    return {
-        "call_details": {
-            "status": status,
-            "attempts": attempts,
-            "max_attempts": attempts,
-            "phone_number": "'6175551234'",
-            "events": [
-                {"event": "queued", "timestamp": 1800000000},
-                {"event": status, "timestamp": 1800000060},
-            ],
-        }
-    }
-
-
-class FakeStore:
-    """Airflow 3.3's task state store, in memory."""
-
-    def __init__(self, data: dict[str, Any] | None = None):
-        self.data = dict(data or {})
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def set(self, key: str, value: Any, **kwargs: Any) -> None:
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
-class FakeTI:
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-def context(store: FakeStore | None = None) -> dict[str, Any]:
-    ctx: dict[str, Any] = {"ti": FakeTI()}
-    if store is not None:
-        ctx["task_state_store"] = store
-    return ctx
 
 
 def operator(**kwargs: Any) -> QueueCallOperator:
@@ -101,14 +48,6 @@ NOT_CALL_FIELDS = {
     "redial_on_retry",
     "fuse_conn_id",
 }
-
-
-def rendered(op: Any, values: dict[str, Any]) -> dict[str, Any]:
-    """Give every template field of ``op`` a template, render them as Airflow does, return the results."""
-    for name in op.template_fields:
-        setattr(op, name, f"{{{{ v.{name} }}}}")
-    op.render_template_fields({"v": values})
-    return {name: getattr(op, name) for name in op.template_fields}
 
 
 def test_every_call_field_is_templated_and_renders_and_variables_render_as_json() -> None:
@@ -304,11 +243,6 @@ def test_a_refused_queue_request_clears_the_marker_so_the_retry_may_queue() -> N
         assert operator().execute(context(store))["call_id"] == "8"
 
 
-def logged(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
-    """Airflow's structlog setup prints to stdout; plain logging goes to caplog."""
-    return capsys.readouterr().out + caplog.text
-
-
 def test_without_a_task_state_store_it_warns_what_is_not_protected(
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -318,7 +252,7 @@ def test_without_a_task_state_store_it_warns_what_is_not_protected(
     assert "no task state store" in logged(capsys, caplog)
 
 
-# --- cancel and sensor ---------------------------------------------------------------------------
+# --- cancel ---------------------------------------------------------------------------
 
 
 def test_cancel_pending_calls_operator_says_it_is_deployment_wide(
@@ -330,93 +264,3 @@ def test_cancel_pending_calls_operator_says_it_is_deployment_wide(
         assert m.call_count == 1
     assert "EVERY pending call" in logged(capsys, caplog)
     assert "EVERY pending call" in (CancelPendingCallsOperator.__doc__ or "")
-
-
-def sensor(**kwargs: Any) -> FuseCallSensor:
-    return FuseCallSensor(task_id="wait", call_id="5", poke_interval=1, timeout=60, **kwargs)
-
-
-class SensorTI(FakeTI):
-    """What BaseSensorOperator asks of its task instance in reschedule mode."""
-
-    def get_first_reschedule_date(self, context: Any) -> None:
-        return None  # the first poke of the first try
-
-
-SENSOR_MODES = pytest.mark.parametrize(
-    ("mode", "deferrable"),
-    [("poke", False), ("reschedule", False), ("poke", True)],
-    ids=["poke", "reschedule", "deferrable"],
-)
-
-
-def deferred_event(sensor: FuseCallSensor, status: str) -> dict[str, Any]:
-    """Defer ``sensor`` while its call is queued, then run its trigger until the call ends ``status``."""
-    with rm.Mocker() as m, pytest.raises(TaskDeferred) as info:
-        m.get(f"{FUSE_URL}/outbound/5", json=status_body("queued"))
-        sensor.execute({"ti": SensorTI()})
-    assert info.value.method_name == "execute_complete"
-
-    async def events() -> list[dict[str, Any]]:
-        return [event.payload async for event in info.value.trigger.run()]
-
-    with aioresponses() as m:
-        m.get(f"{FUSE_URL}/outbound/5", payload=status_body(status))
-        (event,) = asyncio.run(within(HANG, events(), "FuseCallTrigger"))
-    return event
-
-
-def test_sensor_poke_returns_false_until_done_then_the_details() -> None:
-    with rm.Mocker() as m:
-        m.get(
-            f"{FUSE_URL}/outbound/5", [{"json": status_body("dialing")}, {"json": status_body("completed")}]
-        )
-        assert sensor().poke(context()) is False
-        result = sensor().poke(context())
-    assert isinstance(result, PokeReturnValue) and result.is_done
-    assert result.xcom_value["status"] == "completed"
-
-
-@SENSOR_MODES
-@pytest.mark.parametrize("status", ["failed", "rejected", "canceled"])
-def test_sensor_fails_at_once_on_unsuccessful_calls_in_every_mode(
-    mode: str, deferrable: bool, status: str
-) -> None:
-    with rm.Mocker() as m, pytest.raises(FuseCallFailed, match=status):
-        m.get(f"{FUSE_URL}/outbound/5", json=status_body(status))
-        sensor(mode=mode, deferrable=deferrable).execute({"ti": SensorTI()})
-    assert m.call_count == 1, "one status request decided it: no further poke, no deferral"
-
-
-@SENSOR_MODES
-def test_sensor_succeeds_with_the_masked_details_in_every_mode(mode: str, deferrable: bool) -> None:
-    with rm.Mocker() as m:
-        m.get(f"{FUSE_URL}/outbound/5", json=status_body("completed"))
-        result = sensor(mode=mode, deferrable=deferrable).execute({"ti": SensorTI()})
-    assert (result["status"], result["phone_number"]) == ("completed", "6175***1234")
-
-
-@pytest.mark.parametrize("status", ["failed", "rejected", "canceled"])
-def test_deferred_sensor_fails_when_its_trigger_reports_an_unsuccessful_call(status: str) -> None:
-    waiting = sensor(deferrable=True)
-    event = deferred_event(waiting, status)
-    assert event["status"] == status
-    with pytest.raises(FuseCallFailed, match=status):
-        waiting.execute_complete({"ti": SensorTI()}, event)
-
-
-def test_deferred_sensor_returns_the_details_its_trigger_reports_completed() -> None:
-    waiting = sensor(deferrable=True)
-    result = waiting.execute_complete({"ti": SensorTI()}, deferred_event(waiting, "completed"))
-    assert (result["call_id"], result["status"]) == ("5", "completed")
-
-
-def test_sensor_deferrable_defers_with_poke_interval_and_timeout_as_deadline() -> None:
-    before = time.time()
-    with rm.Mocker() as m, pytest.raises(TaskDeferred) as info:
-        m.get(f"{FUSE_URL}/outbound/5", json=status_body("queued"))
-        sensor(deferrable=True).execute(context())
-    after = time.time()
-    trigger = info.value.trigger
-    assert isinstance(trigger, FuseCallTrigger) and trigger.poll_interval == 1.0
-    assert before + 60 <= trigger.deadline <= after + 60, "the deadline is the sensor's timeout from now"
