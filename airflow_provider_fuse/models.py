@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from enum import Enum
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 from airflow_provider_fuse import protocol
 from airflow_provider_fuse.exceptions import (
@@ -45,7 +44,6 @@ __all__ = [
 #: Application variable names: a letter or underscore, then letters, digits or underscores, at
 #: most 64 characters, so that every name is usable as-is inside a Fuse application.
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 # Unix seconds beyond this are almost certainly milliseconds (it is the year 2286).
 _MAX_UNIX_SECONDS = 9_999_999_999
 
@@ -94,7 +92,9 @@ def positive_number(
 
 
 def is_loopback_host(host: str | None) -> bool:
-    return (host or "").lower().strip("[]") in _LOOPBACK_HOSTS or (host or "").startswith("127.")
+    from airflow_provider_fuse.urls import is_loopback_host as loopback  # the one URL rule
+
+    return loopback(host)
 
 
 class CallRequest:
@@ -495,17 +495,9 @@ def _variables(value: Any) -> dict[str, Any]:
 
 
 def _result_url(value: Any) -> str | None:
-    if value is None:
-        return None
-    allowed = "Give an https:// URL (http:// only for localhost)."
-    if not isinstance(value, str):
-        raise FuseValidationError("result_url", f"a {type(value).__name__}", allowed)
-    parts = urlsplit(value.strip())
-    if not parts.hostname or parts.scheme not in ("https", "http"):
-        raise FuseValidationError("result_url", repr(value[:80]), allowed)
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise FuseValidationError("result_url", repr(value[:80]), allowed)
-    return value.strip()
+    from airflow_provider_fuse.urls import check_url  # the one URL rule, also the connection's
+
+    return None if value is None else str(check_url(value, field="result_url", allow_query=True))
 
 
 def _flag(name: str, value: Any) -> bool:

@@ -161,7 +161,7 @@ def test_redial_on_retry_after_an_ambiguous_answer_is_the_one_way_to_ring_twice(
 def test_queueing_while_fuse_is_unreachable_retries_until_it_is_back(
     live: FuseSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hook_module, "_wait", lambda *args, **kwargs: lambda state: 0.25)
+    monkeypatch.setattr(hook_module, "backoff_seconds", lambda *args, **kwargs: 0.25)
     monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", connection(live, retry_limit=8))
     live.stop()
     threading.Timer(0.6, live.start).start()
