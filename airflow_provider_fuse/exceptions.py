@@ -109,3 +109,7 @@ class FuseCallFailed(FuseError):
 
 class FuseWaitTimeout(FuseError):
     """Waiting for a call passed its deadline. The call itself is NOT cancelled."""
+
+
+class FuseConnectionSettingError(FuseValidationError, FuseConfigurationError):
+    """A field or extra of the Airflow connection is unusable: names it, before any request is sent."""

@@ -42,8 +42,11 @@ class FuseCallLink(BaseOperatorLink):
             return ""
         from airflow.sdk import BaseHook
 
-        from airflow_provider_fuse.hooks.fuse import base_url
-        from airflow_provider_fuse.protocol import status_path
+        from airflow_provider_fuse.connection import FuseSettings
+        from airflow_provider_fuse.exceptions import FuseError
 
         conn = BaseHook.get_connection(getattr(operator, "fuse_conn_id", DEFAULT_CONN_ID))
-        return base_url(conn.host, conn.port, conn.schema) + status_path(call_id)
+        try:
+            return FuseSettings.from_connection(conn).status_url(call_id)
+        except FuseError:  # an unusable connection or call id: the task failed on it and said why
+            return ""

@@ -58,6 +58,10 @@ FAILURE_STATUSES = frozenset({CANCELED, FAILED, REJECTED})  # ASSUMED
 TERMINAL_STATUSES = SUCCESS_STATUSES | FAILURE_STATUSES
 
 
+# ASSUMED: call ids are numbers or short tokens, 1 to 64 ASCII letters, digits, '-' or '_'. Anything else is
+# refused before it reaches a URL path (``..`` would turn ``/outbound/..`` into ``/``).
+CALL_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+
 # ASSUMED: asking for the status of call id 0 answers 404 to good credentials and 401/403 to bad
 # ones, which lets a connection test prove the credentials without placing a call.
 PROBE_CALL_ID = "0"

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from airflow_provider_fuse import protocol
 from airflow_provider_fuse.exceptions import FuseValidationError
+from airflow_provider_fuse.urls import check_url
 
 if TYPE_CHECKING:
     from airflow_provider_fuse.calling_hours import CallingHours
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 #: Unix seconds beyond this are almost certainly milliseconds (it is the year 2286).
 MAX_UNIX_SECONDS = 9_999_999_999
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 # Decimal text as a template renders a number; no exponent, no "inf" or "nan".
 _DECIMAL = re.compile(r"\s*-?\d+(\.\d+)?\s*")
 _TIMESTAMP_ALLOWED = (
@@ -158,11 +157,6 @@ def path_id(field: str, value: Any) -> str:
     return text
 
 
-def is_loopback_host(host: str | None) -> bool:
-    """The simulator's hosts: the only ones plain http may reach."""
-    return (host or "").lower().strip("[]") in _LOOPBACK_HOSTS or (host or "").startswith("127.")
-
-
 def parse_variables(value: Any) -> dict[str, Any]:
     """Application variables: a dict (or its JSON text) of JSON values under usable names."""
     value = blank(value)
@@ -194,23 +188,11 @@ def parse_variables(value: Any) -> dict[str, Any]:
 
 
 def callback_url(value: Any) -> str | None:
-    """Where Fuse POSTs the final call details: https, or http to a loopback host."""
+    """Where Fuse POSTs the final call details: the one URL rule (:mod:`urls`), queries allowed."""
     value = blank(value)
     if value is None:
         return None
-    allowed = "Give an https:// URL (http:// only for localhost)."
-    if not isinstance(value, str):
-        raise FuseValidationError("result_url", f"a {type(value).__name__}", allowed)
-    parts = urlsplit(value.strip())
-    try:
-        host = parts.hostname
-    except ValueError:
-        host = None
-    if not host or parts.scheme not in ("https", "http"):
-        raise FuseValidationError("result_url", repr(value[:80]), allowed)
-    if parts.scheme == "http" and not is_loopback_host(host):
-        raise FuseValidationError("result_url", repr(value[:80]), allowed)
-    return value.strip()
+    return str(check_url(value.strip() if isinstance(value, str) else value, field="result_url", allow_query=True))
 
 
 def parse_calling_hours(value: Any) -> CallingHours | None:

@@ -1,35 +1,39 @@
 """FuseHook: the only code that speaks HTTP to Fuse.
 
 Sync calls use one ``requests.Session`` per hook; async calls (triggers) share one
-``aiohttp.ClientSession`` per event loop and connection settings. Both follow the same retry rules:
+``aiohttp.ClientSession`` per event loop and connection settings. Both paths follow one
+``RetryPolicy`` and the same limits:
 
 * reads and cancels are retried on network errors, timeouts, 429 and 5xx;
 * a queue request is retried ONLY when it provably never reached Fuse (connection refused, DNS
   failure, connect timeout) or Fuse refused it with 429, because Fuse has no idempotency key and a
-  second request could ring the same person twice.
+  second request could ring the same person twice;
+* Retry-After (seconds or an HTTP date) is honoured up to ``MAX_BACKOFF``; no try and no wait runs
+  past a caller's deadline, and each request, start to end, is cut to the time left;
+* redirects are never followed (a 3xx is an error), and no answer is read past ``MAX_BODY_BYTES``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timezone
+from email.utils import parsedate_to_datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import tenacity
 from airflow.sdk import BaseHook
 
 from airflow_provider_fuse import DEFAULT_CONN_ID, __version__, protocol
+from airflow_provider_fuse.connection import FuseSettings, base_url, status_path
 from airflow_provider_fuse.exceptions import (
     FuseAuthError,
-    FuseConfigurationError,
     FuseConnectionError,
     FuseError,
     FuseNotFoundError,
@@ -38,87 +42,79 @@ from airflow_provider_fuse.exceptions import (
     FuseRequestError,
     FuseResponseError,
     FuseServerError,
+    FuseValidationError,
 )
+from airflow_provider_fuse.hooks.body import ACCEPT_ENCODING, MAX_BODY_BYTES, BoundedBody
 from airflow_provider_fuse.models import CallDetails, CallRequest
-from airflow_provider_fuse.validation import is_loopback_host, path_id
+from airflow_provider_fuse.phone import mask_phone
+from airflow_provider_fuse.urls import check_call_id
+from airflow_provider_fuse.validation import path_id
 
 if TYPE_CHECKING:
     import aiohttp
     import requests
 
+__all__ = ["MAX_BODY_BYTES", "FuseHook", "FuseSettings", "RetryPolicy", "base_url"]
+
+T = TypeVar("T")
 USER_AGENT = f"airflow-provider-fuse/{__version__}"
-DEFAULT_REQUEST_TIMEOUT = 30.0
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_RETRY_LIMIT = 5
 #: Longest wait between two tries, also the cap on a Retry-After that Fuse asks for.
 MAX_BACKOFF = 60.0
-#: Shortest read timeout of a status request made close to a wait's deadline.
-MIN_READ_TIMEOUT = 0.1
+#: A request sent at a wait's deadline still gets this long, so that a last poll can see a call end.
+MIN_REQUEST_SECONDS = 0.1
+#: Longest part of Fuse's own error text copied into an error (and so into logs and trigger events).
+MAX_FUSE_MESSAGE = 200
+_CHUNK = 65_536
+# A run of digits, possibly broken by spaces, dots, dashes or brackets: a phone or card number.
+_DIGIT_RUN = re.compile(r"\+?\d(?:[\s().-]{0,2}\d)*")
+_DELAY_SECONDS = re.compile(r"\s*[0-9]{1,10}(?:\.[0-9]+)?\s*")
+
+
+# --- the retry policy (one rule for both paths) --------------------------------------------------
+
+
+def backoff_seconds(error: BaseException | None, attempt: int, backoff: float) -> float:
+    """Retry-After when Fuse sends one (already capped), else exponential backoff with full jitter."""
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        return float(min(retry_after, MAX_BACKOFF))
+    return random.uniform(0, min(MAX_BACKOFF, backoff * 2 ** (attempt - 1)))
 
 
 @dataclass(frozen=True)
-class FuseSettings:
-    """What a hook needs from the Airflow connection, read once and checked."""
+class RetryPolicy:
+    """Whether, when and for how long a request is tried: the same for sync and async requests.
 
-    base_url: str
-    login: str
-    password: str
-    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    retry_limit: int = DEFAULT_RETRY_LIMIT
-    default_region: str = "US"
-    variables_field: str = protocol.DEFAULT_VARIABLES_FIELD
+    ``deadline`` (Unix time) ends it all: no retry is waited for that would start past it, and each
+    request gets only the time left (at least ``MIN_REQUEST_SECONDS``).
+    """
 
-    def __repr__(self) -> str:  # the developer key must never reach a log line
-        return f"FuseSettings(base_url={self.base_url!r}, login={self.login!r}, password='***')"
+    safe_to_repeat: bool
+    retries: int
+    backoff: float
+    deadline: float | None = None
 
-    @classmethod
-    def from_connection(cls, conn: Any) -> FuseSettings:
-        extra = conn.extra_dejson or {}
-        if not conn.login or not conn.password:
-            raise FuseConfigurationError(
-                f"Connection {conn.conn_id!r} needs the Fuse login e-mail (login) and developer key (password)."
-            )
-        return cls(
-            base_url=base_url(conn.host, conn.port, conn.schema),
-            login=conn.login,
-            password=conn.password,
-            request_timeout=_positive(extra, "request_timeout", DEFAULT_REQUEST_TIMEOUT),
-            connect_timeout=_positive(extra, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-            retry_limit=int(_positive(extra, "retry_limit", DEFAULT_RETRY_LIMIT, allow_zero=True)),
-            default_region=str(extra.get("default_region") or "US").upper(),
-            variables_field=str(extra.get("variables_field") or protocol.DEFAULT_VARIABLES_FIELD),
-        )
+    def should_retry(self, error: BaseException) -> bool:
+        """A queue request is not "safe to repeat": only a 429 or a request that never left is retried."""
+        if isinstance(error, FuseRateLimitError):
+            return True
+        if isinstance(error, FuseConnectionError):
+            return self.safe_to_repeat or not error.reached_fuse
+        return self.safe_to_repeat and isinstance(error, FuseServerError)
 
+    def wait(self, error: BaseException, tries: int, now: float) -> float | None:
+        """Seconds to wait before try ``tries + 1``, or None: give up and raise ``error``."""
+        if tries > self.retries or not self.should_retry(error):
+            return None
+        seconds = backoff_seconds(error, tries, self.backoff)
+        if self.deadline is not None and now + seconds >= self.deadline:
+            return None
+        return seconds
 
-def base_url(host: str | None, port: int | None = None, schema: str | None = None) -> str:
-    """The API base URL from a connection's host (a URL or a bare name), port and schema."""
-    if not host:
-        return protocol.DEFAULT_BASE_URL
-    parts = urlsplit(host if "://" in host else f"https://{host}")
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise FuseConfigurationError(f"The connection host {host!r} is not an http(s) URL or host name.")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise FuseConfigurationError(
-            f"Refusing plain http:// to {parts.hostname}: credentials and phone numbers need https://. "
-            "(http is allowed only for a loopback host such as the FuseSimulator.)"
-        )
-    netloc = parts.netloc if parts.port or not port else f"{parts.netloc}:{port}"
-    path = parts.path.rstrip("/") or ("/" + schema.strip("/") if schema else "/api")
-    return urlunsplit((parts.scheme, netloc, path, "", ""))
-
-
-def _positive(extra: Mapping[str, Any], key: str, default: float, allow_zero: bool = False) -> float:
-    value = extra.get(key)
-    if value in (None, ""):
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if number < 0 or (number == 0 and not allow_zero):
-        raise FuseConfigurationError(f"Connection extra {key!r} must be a positive number, got {value!r}.")
-    return number
+    def time_for_request(self, request_timeout: float, now: float) -> float:
+        if self.deadline is None:
+            return request_timeout
+        return max(MIN_REQUEST_SECONDS, min(request_timeout, self.deadline - now))
 
 
 # --- answers: status codes to errors, bodies to values (shared by sync and async) --------------
@@ -138,6 +134,9 @@ class _Answer:
                 f"Fuse answered HTTP {self.status} with a body that is not JSON.", status_code=self.status
             ) from None
 
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name), None)
+
 
 _ERRORS_BY_STATUS: dict[int, type[FuseRemoteError]] = {
     400: FuseRequestError,
@@ -148,14 +147,23 @@ _ERRORS_BY_STATUS: dict[int, type[FuseRemoteError]] = {
     409: FuseNotFoundError,
     429: FuseRateLimitError,
 }
+_MAY_BE_QUEUED = " The call may have been queued anyway: check Fuse before queueing it again."
 
 
 def _check(answer: _Answer, method: str, path: str, queueing: bool) -> _Answer:
     """Raise the error class that fits the status, with Fuse's own message; else return the answer."""
-    if answer.status < 400:
+    if answer.status < 300:
         return answer
+    if answer.status < 400:
+        redirect = FuseResponseError(
+            f"Fuse answered HTTP {answer.status} (a redirect) to {method} {path}; redirects are not "
+            f"followed: check the connection's Base URL.{_MAY_BE_QUEUED if queueing else ''}",
+            status_code=answer.status,
+        )
+        redirect.call_may_be_queued = queueing
+        raise redirect
     try:
-        fuse_message = protocol.error_message(answer.json())
+        fuse_message = _fuse_text(protocol.error_message(answer.json()))
     except FuseResponseError:
         fuse_message = None
     cls = _ERRORS_BY_STATUS.get(answer.status) or (
@@ -164,85 +172,98 @@ def _check(answer: _Answer, method: str, path: str, queueing: bool) -> _Answer:
     message = f"Fuse answered HTTP {answer.status} to {method} {path}: {fuse_message or 'no error message'}"
     may_be_queued = queueing and answer.status >= 500
     if may_be_queued:
-        message += ". The call may have been queued anyway: check Fuse before queueing it again."
+        message += "." + _MAY_BE_QUEUED
     kwargs: dict[str, Any] = {"status_code": answer.status, "fuse_message": fuse_message}
     if cls in (FuseRateLimitError, FuseServerError):
-        kwargs["retry_after"] = _retry_after(answer.headers)
+        kwargs["retry_after"] = _retry_after(answer.header("retry-after"), time.time())
     error = cls(message, **kwargs)
     error.call_may_be_queued = may_be_queued
     raise error
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+def _fuse_text(message: str | None) -> str | None:
+    """Fuse's own error text, shortened and with every run of 3+ digits masked: it may echo a number."""
+    if message is None:
+        return None
+
+    def mask(match: re.Match[str]) -> str:
+        run = match.group()
+        return mask_phone(run) if sum(c.isdigit() for c in run) >= 3 else run
+
+    text = _DIGIT_RUN.sub(mask, message[: MAX_FUSE_MESSAGE * 2])
+    return text if len(text) <= MAX_FUSE_MESSAGE else text[: MAX_FUSE_MESSAGE - 3] + "..."
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds (RFC 9110: delay seconds or an HTTP date), within 0..MAX_BACKOFF."""
+    if value is None:
+        return None
+    if _DELAY_SECONDS.fullmatch(value):
+        seconds = float(value)
+    else:
+        try:
+            at = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None  # unreadable: fall back to our own backoff
+        if at.tzinfo is None:  # "-0000": UTC, said to be of unknown origin
+            at = at.replace(tzinfo=timezone.utc)
+        seconds = at.timestamp() - now
+    return max(0.0, min(seconds, MAX_BACKOFF))
+
+
+def _parsed(answer: _Answer, parse: Callable[[], T]) -> T:
+    """Whatever Fuse answered ends as a value or a FuseError, never a bare parsing exception."""
     try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+        return parse()
+    except FuseError:
+        raise
+    except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as err:
+        raise FuseResponseError(
+            f"Fuse answered HTTP {answer.status} with a body this provider cannot read ({type(err).__name__}).",
+            status_code=answer.status,
+        ) from None
+
+
+def _usable_call_id(call_id: str, answer: _Answer, count: str) -> str:
+    try:
+        return check_call_id(call_id)
+    except FuseValidationError:
+        raise FuseResponseError(
+            f"Fuse accepted the queue request but answered a call id this provider cannot use "
+            f"({_fuse_text(repr(call_id[:40]))}); {count} probably queued: check Fuse before queueing again.",
+            status_code=answer.status,
+        ) from None
 
 
 def _call_id(answer: _Answer) -> str:
-    link = next((v for k, v in answer.headers.items() if k.lower() == "link"), None)
     try:
         body = answer.json()
     except FuseResponseError:
         body = None  # Fuse accepted the request: the Link header may still name the call
-    call_id = protocol.parse_queue_response(body, link)
+    call_id = _parsed(answer, lambda: protocol.parse_queue_response(body, answer.header("link")))
     if call_id is None:
         raise FuseResponseError(
             "Fuse accepted the queue request but its answer names no call id; the call is probably "
             "queued: check Fuse before queueing it again.",
             status_code=answer.status,
         )
-    return call_id
+    return _usable_call_id(call_id, answer, "the call is")
+
+
+def _call_ids(answer: _Answer, expected: int) -> list[str]:
+    call_ids = _parsed(answer, lambda: protocol.parse_bulk_queue_response(answer.json()))
+    if call_ids is None or len(call_ids) != expected:
+        raise FuseResponseError(
+            f"Fuse accepted a bulk upload of {expected} calls but did not answer their ids "
+            f"({'none' if call_ids is None else len(call_ids)} found); the calls are probably queued: "
+            "check Fuse before uploading again.",
+            status_code=answer.status,
+        )
+    return [_usable_call_id(call_id, answer, "the calls are") for call_id in call_ids]
 
 
 def _call_details(answer: _Answer, call_id: str) -> CallDetails:
-    return CallDetails.from_api(answer.json(), call_id=call_id)
-
-
-# --- retry policy (shared by sync and async) ---------------------------------------------------
-
-
-def _retryable(safe_to_repeat: bool) -> Callable[[BaseException], bool]:
-    """Which failures are worth another try; a queue request is not "safe to repeat"."""
-
-    def decide(error: BaseException) -> bool:
-        if isinstance(error, FuseRateLimitError):
-            return True
-        if isinstance(error, FuseConnectionError):
-            return safe_to_repeat or not error.reached_fuse
-        return safe_to_repeat and isinstance(error, FuseServerError)
-
-    return decide
-
-
-def backoff_seconds(error: BaseException | None, attempt: int, backoff: float) -> float:
-    """Retry-After when Fuse sends one (capped), else exponential backoff with full jitter."""
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        return float(min(retry_after, MAX_BACKOFF))
-    return random.uniform(0, min(MAX_BACKOFF, backoff * 2 ** (attempt - 1)))
-
-
-def _wait(backoff: float, deadline: float | None = None) -> Callable[[tenacity.RetryCallState], float]:
-    """``backoff_seconds`` as a tenacity wait strategy, never waiting past ``deadline`` (Unix time)."""
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        seconds = backoff_seconds(error, state.attempt_number, backoff)
-        return seconds if deadline is None else max(0.0, min(seconds, deadline - time.time()))
-
-    return wait
-
-
-def _stop(limit: int, deadline: float | None) -> Callable[[tenacity.RetryCallState], bool]:
-    """Stop after ``limit`` retries, or once ``deadline`` (Unix time) has passed."""
-
-    def stop(state: tenacity.RetryCallState) -> bool:
-        return state.attempt_number > limit or (deadline is not None and time.time() >= deadline)
-
-    return stop
+    return _parsed(answer, lambda: CallDetails.from_api(answer.json(), call_id=call_id))
 
 
 class FuseHook(BaseHook):
@@ -289,10 +310,31 @@ class FuseHook(BaseHook):
     def _session(self) -> requests.Session:
         import requests
 
+        from airflow_provider_fuse.hooks.deadline import DeadlineAdapter
+
+        authorization = self.settings.authorization
+
+        def authorize(request: requests.PreparedRequest) -> requests.PreparedRequest:
+            request.headers["Authorization"] = authorization  # set here, so no ~/.netrc entry replaces it
+            return request
+
         session = requests.Session()
-        session.auth = (self.settings.login, self.settings.password)
-        session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
+        session.auth = authorize
+        session.headers.update(_headers())
+        for prefix in ("https://", "http://"):
+            session.mount(prefix, DeadlineAdapter())
         return session
+
+    def _policy(
+        self,
+        settings: FuseSettings,
+        safe_to_repeat: bool,
+        *,
+        retries: int | None = None,
+        deadline: float | None = None,
+    ) -> RetryPolicy:
+        limit = settings.retry_limit if retries is None else retries
+        return RetryPolicy(safe_to_repeat, limit, self.backoff, deadline)
 
     # --- the API ---
 
@@ -300,7 +342,7 @@ class FuseHook(BaseHook):
         """Queue one call and return its id. Never repeated once it may have reached Fuse."""
         path = protocol.queue_path(*_deployment(application_id, deployment_id))
         form = request.to_form(self.settings.variables_field)
-        answer = self._request("POST", path, files=_multipart(form), safe_to_repeat=False)
+        answer = self._request("POST", path, self._policy(self.settings, False), files=_multipart(form))
         return _call_id(answer)
 
     def queue_calls(
@@ -317,33 +359,27 @@ class FuseHook(BaseHook):
         csv_data = protocol.build_bulk_csv((r.tel_uri, r.variables) for r in requests)
         files: dict[str, Any] = _multipart(requests[0].shared_form())
         files[protocol.BULK_CSV_FIELD] = ("calls.csv", csv_data, "text/csv")
-        answer = self._request("POST", path, files=files, safe_to_repeat=False)
-        call_ids = protocol.parse_bulk_queue_response(answer.json())
-        if call_ids is None or len(call_ids) != len(requests):
-            raise FuseResponseError(
-                f"Fuse accepted a bulk upload of {len(requests)} calls but did not answer their ids "
-                f"({'none' if call_ids is None else len(call_ids)} found); the calls are probably queued: "
-                "check Fuse before uploading again.",
-                status_code=answer.status,
-            )
-        return call_ids
+        answer = self._request("POST", path, self._policy(self.settings, False), files=files)
+        return _call_ids(answer, len(requests))
 
     def get_call(self, call_id: str | int, *, deadline: float | None = None) -> CallDetails:
-        """The call's current details; retries and timeouts end by ``deadline`` (Unix time), if given."""
-        answer = self._request("GET", _status_path(call_id), safe_to_repeat=True, deadline=deadline)
+        """The call's current details; retries and requests end by ``deadline`` (Unix time), if given."""
+        path = status_path(call_id)
+        answer = self._request("GET", path, self._policy(self.settings, True, deadline=deadline))
         return _call_details(answer, str(call_id))
 
     def cancel_pending_calls(self, application_id: int | str, deployment_id: int | str) -> None:
         """Cancel EVERY pending call of the deployment: Fuse has no per-call cancel."""
         path = protocol.cancel_path(*_deployment(application_id, deployment_id))
-        self._request("DELETE", path, safe_to_repeat=True)
+        self._request("DELETE", path, self._policy(self.settings, True))
 
     def test_connection(self) -> tuple[bool, str]:
         """Ask for a call that cannot exist: 404 proves the credentials, 401/403 rejects them."""
         where = "Fuse"
         try:
             where = f"Fuse at {self.settings.base_url}"
-            self._request("GET", protocol.status_path(protocol.PROBE_CALL_ID), safe_to_repeat=True, retries=0)
+            policy = self._policy(self.settings, True, retries=0)
+            self._request("GET", status_path(protocol.PROBE_CALL_ID), policy)
         except FuseAuthError as err:
             return (
                 False,
@@ -354,24 +390,29 @@ class FuseHook(BaseHook):
                 return False, f"{where}: {err}"
         return True, f"{where} is reachable and accepted the credentials."
 
-    async def aget_call(self, call_id: str | int) -> CallDetails:
-        """The call's current details, without blocking the event loop (for triggers)."""
+    async def aget_call(self, call_id: str | int, *, deadline: float | None = None) -> CallDetails:
+        """The call's current details, without blocking the event loop (for triggers).
+
+        Retries and requests end by ``deadline`` (Unix time), if given, as in ``get_call``.
+        """
         settings = await self.asettings()
-        path = _status_path(call_id)
-        retryable = _retryable(safe_to_repeat=True)
+        path = status_path(call_id)
+        policy = self._policy(settings, True, deadline=deadline)
         async with _shared_sessions.session(settings) as session:
-            # A plain loop, not tenacity's AsyncRetrying: thousands of triggers poll through here, and
-            # AsyncRetrying costs CPU and leaves cyclic garbage on every call (benchmarks/trigger_scale.py).
-            attempt = 0
+            # A plain loop, not tenacity's AsyncRetrying: thousands of triggers poll through here
+            # (benchmarks/trigger_scale.py); the sync twin is ``_request``, both ruled by ``policy``.
+            tries = 0
             while True:
-                attempt += 1
+                tries += 1
                 try:
-                    answer = _check(await _aget(session, settings, path), "GET", path, queueing=False)
-                    return _call_details(answer, str(call_id))
+                    answer = _check(await _aget(session, settings, path, policy), "GET", path, queueing=False)
+                    break
                 except FuseError as error:
-                    if not retryable(error) or attempt > settings.retry_limit:
+                    pause = policy.wait(error, tries, time.time())
+                    if pause is None:
                         raise
-                    await asyncio.sleep(backoff_seconds(error, attempt, self.backoff))
+                    await asyncio.sleep(pause)
+        return _call_details(answer, str(call_id))
 
     @contextlib.asynccontextmanager
     async def hold_session(self) -> AsyncIterator[aiohttp.ClientSession]:
@@ -381,59 +422,58 @@ class FuseHook(BaseHook):
 
     # --- plumbing ---
 
-    def _retry_policy(
-        self,
-        settings: FuseSettings,
-        safe_to_repeat: bool,
-        retries: int | None = None,
-        deadline: float | None = None,
-    ) -> dict[str, Any]:
-        limit = settings.retry_limit if retries is None else retries
-        return {
-            "retry": tenacity.retry_if_exception(_retryable(safe_to_repeat)),
-            "stop": _stop(int(limit), deadline),
-            "wait": _wait(self.backoff, deadline),
-            "reraise": True,
-        }
+    def _request(self, method: str, path: str, policy: RetryPolicy, **kwargs: Any) -> _Answer:
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return self._send(method, path, policy, **kwargs)
+            except FuseError as error:
+                pause = policy.wait(error, tries, time.time())
+                if pause is None:
+                    raise
+                time.sleep(pause)
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        safe_to_repeat: bool,
-        retries: int | None = None,
-        deadline: float | None = None,
-        **kwargs: Any,
-    ) -> _Answer:
-        settings = self.settings
-        policy = self._retry_policy(settings, safe_to_repeat, retries, deadline)
-        for attempt in tenacity.Retrying(**policy):
-            with attempt:
-                answer = self._send(method, path, queueing=not safe_to_repeat, deadline=deadline, **kwargs)
-        return answer
-
-    def _send(
-        self, method: str, path: str, *, queueing: bool, deadline: float | None = None, **kwargs: Any
-    ) -> _Answer:
+    def _send(self, method: str, path: str, policy: RetryPolicy, **kwargs: Any) -> _Answer:
+        """One request, start to end within its time, redirects not followed, body bounded."""
         import requests
+        from urllib3.exceptions import HTTPError
 
-        url = self.settings.base_url + path
-        read_timeout = self.settings.request_timeout
-        if deadline is not None:  # a wait with a deadline never blocks past it on one slow answer
-            read_timeout = max(MIN_READ_TIMEOUT, min(read_timeout, deadline - time.time()))
-        timeout = (self.settings.connect_timeout, read_timeout)
+        from airflow_provider_fuse.hooks.deadline import time_limit
+
+        settings = self.settings
+        queueing = not policy.safe_to_repeat
+        seconds = policy.time_for_request(settings.request_timeout, time.time())
+        timeout = (min(settings.connect_timeout, seconds), seconds)
         try:
-            response = self._session.request(method, url, timeout=timeout, **kwargs)
-        except requests.RequestException as err:
-            raise _transport_error(err, method, path, queueing) from None
-        answer = _Answer(response.status_code, response.content, dict(response.headers))
+            with time_limit(seconds):
+                response = self._session.request(
+                    method,
+                    settings.base_url + path,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    stream=True,
+                    **kwargs,
+                )
+                try:
+                    body = BoundedBody(response.headers.get("Content-Encoding"), f"{method} {path}")
+                    for chunk in response.raw.stream(_CHUNK, decode_content=False):
+                        body.feed(chunk)
+                    answer = _Answer(response.status_code, body.finish(), dict(response.headers))
+                except BaseException:
+                    response.close()
+                    raise
+                response.raw.release_conn()  # read to the end: the connection goes back to the pool
+        except (requests.RequestException, HTTPError, OSError) as err:
+            raise _transport_error(err, method, path, queueing, *_requests_failure(err)) from None
+        except FuseResponseError as err:
+            raise _unreadable(err, queueing) from None
         return _check(answer, method, path, queueing)
 
 
-def _status_path(call_id: str | int) -> str:
-    """A call id from anywhere (a template, Fuse's Link header) can only name one call."""
-    return protocol.status_path(quote(str(call_id), safe=""))
+def _headers() -> dict[str, str]:
+    """Sent with every request, sync and async: always ask for JSON (Fuse can answer XML)."""
+    return {"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING, "User-Agent": USER_AGENT}
 
 
 def _deployment(application_id: int | str, deployment_id: int | str) -> tuple[str, str]:
@@ -445,40 +485,65 @@ def _multipart(form: Mapping[str, str]) -> dict[str, Any]:
     return {name: (None, value) for name, value in form.items()}
 
 
-def _transport_error(err: Exception, method: str, path: str, queueing: bool) -> FuseConnectionError:
-    """Classify a requests failure: did the request provably never reach Fuse?"""
+def _unreadable(err: FuseResponseError, queueing: bool) -> FuseResponseError:
+    """An answer refused while it was read (too large, corrupt): a queue request may have queued the call."""
+    error = FuseResponseError(f"{err}{_MAY_BE_QUEUED if queueing else ''}")
+    error.call_may_be_queued = queueing
+    return error
+
+
+def _transport_error(
+    err: BaseException, method: str, path: str, queueing: bool, never_reached: bool, timed_out: bool
+) -> FuseConnectionError:
+    """The error of a request that failed in transit; only one that never left may be sent again."""
+    name = type(err).__name__
+    if never_reached:
+        message = f"{method} {path} could not connect to Fuse ({name})."
+    else:
+        message = f"{method} {path} {'timed out' if timed_out else 'failed'} before Fuse answered ({name})."
+        if queueing:
+            message += " The call may have been queued: check Fuse before queueing it again."
+    return FuseConnectionError(message, reached_fuse=not never_reached)
+
+
+def _requests_failure(err: BaseException) -> tuple[bool, bool]:
+    """(the request provably never left this machine, it timed out), for requests and urllib3."""
     import requests
     from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
     reason: Any = err.args[0] if err.args else None
     reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
     never_reached = isinstance(err, requests.ConnectTimeout) or isinstance(
         reason, (NewConnectionError, ConnectTimeoutError)
     )
-    if never_reached:
-        message = f"{method} {path} could not connect to Fuse ({type(reason or err).__name__})."
-    else:
-        kind = "timed out" if isinstance(err, requests.Timeout) else "failed"
-        message = f"{method} {path} {kind} before Fuse answered ({type(err).__name__})."
-    if queueing and not never_reached:
-        message += " The call may have been queued: check Fuse before queueing it again."
-    return FuseConnectionError(message, reached_fuse=not never_reached)
+    return never_reached, isinstance(err, (requests.Timeout, Urllib3Timeout, TimeoutError))
 
 
-async def _aget(session: aiohttp.ClientSession, settings: FuseSettings, path: str) -> _Answer:
+def _aiohttp_failure(err: BaseException) -> tuple[bool, bool]:
+    """(the request provably never left this machine, it timed out), for aiohttp."""
     import aiohttp
 
+    never_reached = isinstance(err, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+    return never_reached, isinstance(err, (asyncio.TimeoutError, aiohttp.ServerTimeoutError))
+
+
+async def _aget(
+    session: aiohttp.ClientSession, settings: FuseSettings, path: str, policy: RetryPolicy
+) -> _Answer:
+    """One GET, start to end within its time, redirects not followed, body bounded."""
+    import aiohttp
+
+    seconds = policy.time_for_request(settings.request_timeout, time.time())
+    timeout = aiohttp.ClientTimeout(total=seconds, sock_connect=min(settings.connect_timeout, seconds))
     try:
-        async with session.get(settings.base_url + path) as response:
-            return _Answer(response.status, await response.read(), dict(response.headers))
-    except aiohttp.ClientConnectorError as err:
-        raise FuseConnectionError(
-            f"GET {path} could not connect ({type(err).__name__}).", reached_fuse=False
-        ) from None
+        async with session.get(settings.base_url + path, timeout=timeout, allow_redirects=False) as response:
+            body = BoundedBody(response.headers.get("Content-Encoding"), f"GET {path}")
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                body.feed(chunk)
+            return _Answer(response.status, body.finish(), dict(response.headers))
     except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-        raise FuseConnectionError(
-            f"GET {path} failed before Fuse answered ({type(err).__name__}).", reached_fuse=True
-        ) from None
+        raise _transport_error(err, "GET", path, False, *_aiohttp_failure(err)) from None
 
 
 class _SessionPool:
@@ -511,17 +576,11 @@ class _SessionPool:
 def _new_session(settings: FuseSettings) -> aiohttp.ClientSession:
     import aiohttp
 
-    credentials = base64.b64encode(f"{settings.login}:{settings.password}".encode()).decode()
     return aiohttp.ClientSession(
-        headers={
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-            "Authorization": f"Basic {credentials}",
-        },
-        timeout=aiohttp.ClientTimeout(
-            total=None, sock_connect=settings.connect_timeout, sock_read=settings.request_timeout
-        ),
+        headers={**_headers(), "Authorization": settings.authorization},
+        timeout=aiohttp.ClientTimeout(total=None),  # each request carries its own time limit
         connector=aiohttp.TCPConnector(limit=100),
+        auto_decompress=False,  # BoundedBody inflates, with a ceiling
     )
 
 

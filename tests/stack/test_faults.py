@@ -161,14 +161,14 @@ def test_queueing_while_fuse_is_unreachable_retries_until_it_is_back(
 ) -> None:
     waits: list[int] = []
 
-    def hook_wait(state: Any) -> float:
+    def hook_wait(error: BaseException | None, attempt: int, backoff: float) -> float:
         """Fuse comes back during the hook's second wait between tries, whatever the machine's speed."""
-        waits.append(state.attempt_number)
+        waits.append(attempt)
         if len(waits) == 2:
             live.start()
         return 0.0
 
-    monkeypatch.setattr(hook_module, "_wait", lambda *args, **kwargs: hook_wait)
+    monkeypatch.setattr(hook_module, "backoff_seconds", hook_wait)
     monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", connection(live, retry_limit=8))
     live.stop()
     assert a_try(Store())["status"] == "completed"

@@ -78,8 +78,7 @@ def fuse_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     conn = {"conn_type": "fuse", "host": BASE, "login": "fuzz@example.com", "password": KEY}
     conn["extra"] = {"retry_limit": 2, "request_timeout": 5}  # type: ignore[assignment]
     monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", json.dumps(conn))
-    monkeypatch.setattr(hook_module, "_wait", lambda *args, **kwargs: lambda state: 0.0)
-    monkeypatch.setattr(hook_module, "backoff_seconds", lambda *args, **kwargs: 0.0)  # the async polls
+    monkeypatch.setattr(hook_module, "backoff_seconds", lambda *args, **kwargs: 0.0)  # both paths' waits
 
 
 @contextlib.contextmanager

@@ -73,3 +73,24 @@ def test_link_is_registered_and_declared_by_the_call_tasks() -> None:
     assert FuseCallLink().name == "Fuse call status"
     for task_class in (QueueCallOperator, FuseCallSensor):
         assert any(isinstance(link, FuseCallLink) for link in task_class.operator_extra_links), task_class
+
+
+def test_the_link_reads_the_connection_without_loading_the_hook() -> None:
+    """The link needs the base URL and the call id rule (connection.py), not the HTTP client code."""
+    import subprocess
+    import sys
+
+    code = """
+import json, os, sys
+os.environ["AIRFLOW_CONN_FUSE_DEFAULT"] = json.dumps(
+    {"conn_type": "fuse", "host": "fuse.example.org", "login": "a@b.c", "password": "k"})
+from airflow.models.taskinstancekey import TaskInstanceKey
+from airflow_provider_fuse.links import FuseCallLink
+from airflow_provider_fuse.sensors.fuse import FuseCallSensor
+link = FuseCallLink().get_link(FuseCallSensor(task_id="t", call_id="77"), ti_key=TaskInstanceKey("d", "t", "r"))
+print(link, sorted(m for m in ("airflow_provider_fuse.hooks.fuse", "requests", "aiohttp") if m in sys.modules))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split("\n")[-2] == "https://fuse.example.org/api/outbound/77 []"

@@ -16,6 +16,7 @@ from airflow_provider_fuse.exceptions import (
     FuseAuthError,
     FuseConfigurationError,
     FuseConnectionError,
+    FuseError,
     FuseNotFoundError,
     FuseRateLimitError,
     FuseRequestError,
@@ -25,6 +26,7 @@ from airflow_provider_fuse.exceptions import (
 )
 from airflow_provider_fuse.hooks.fuse import USER_AGENT, FuseHook, base_url
 from airflow_provider_fuse.models import CallRequest
+from airflow_provider_fuse.phone import mask_phone
 from tests.conftest import DEVELOPER_KEY, FUSE_URL, LOGIN
 
 QUEUE_URL = f"{FUSE_URL}/apps/11/22/queue"
@@ -370,8 +372,177 @@ def test_non_numeric_deployment_ids_never_reach_a_url(
         assert m.call_count == 0
 
 
-def test_call_ids_are_quoted_into_the_status_path(hook: FuseHook) -> None:
+def test_call_ids_are_checked_before_they_reach_the_status_path(hook: FuseHook) -> None:
     with rm.Mocker() as m:
-        m.get(f"{FUSE_URL}/outbound/..%2F5", json=SAMPLE)
-        hook.get_call("../5")
-        assert m.request_history[0].path == "/api/outbound/..%2f5"
+        m.get(f"{FUSE_URL}/outbound/A-7_x", json=SAMPLE)
+        assert hook.get_call("A-7_x").call_id == "A-7_x"
+        with pytest.raises(FuseValidationError, match="call_id"):
+            hook.get_call("../5")
+        assert [r.path for r in m.request_history] == ["/api/outbound/a-7_x"]
+
+
+# --- one retry policy for both paths -------------------------------------------------------------
+
+SCENARIOS = {
+    "5xx then ok": [{"status": 503}, {"status": 500}, {"status": 200}],
+    "429 with Retry-After then ok": [{"status": 429, "retry_after": "7"}, {"status": 200}],
+    "404 is final": [{"status": 404}, {"status": 200}],
+    "429 storm past the limit": [{"status": 429, "retry_after": "2"}] * 4,
+}
+
+
+def _sync_run(steps: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> tuple[list[float], int, str]:
+    slept: list[float] = []
+    monkeypatch.setattr("time.sleep", slept.append)
+    responses = [
+        {"status_code": s["status"], "json": SAMPLE if s["status"] == 200 else {"error": "x"}}
+        | ({"headers": {"Retry-After": s["retry_after"]}} if "retry_after" in s else {})
+        for s in steps
+    ]
+    with rm.Mocker() as m:
+        m.get(STATUS_URL, responses)
+        try:
+            outcome = FuseHook(backoff=0).get_call(901).status
+        except FuseError as err:
+            outcome = type(err).__name__
+        return slept, m.call_count, outcome
+
+
+async def _async_run(
+    steps: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[float], int, str]:
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("asyncio.sleep", fake_sleep)
+    with aioresponses() as m:
+        for s in steps:
+            headers = {"Retry-After": s["retry_after"]} if "retry_after" in s else None
+            m.get(
+                STATUS_URL,
+                status=s["status"],
+                payload=SAMPLE if s["status"] == 200 else {"error": "x"},
+                headers=headers,
+            )
+        try:
+            outcome = (await FuseHook(backoff=0).aget_call(901)).status
+        except FuseError as err:
+            outcome = type(err).__name__
+        return slept, sum(len(v) for v in m.requests.values()), outcome
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_sync_and_async_requests_follow_one_retry_policy(
+    monkeypatch: pytest.MonkeyPatch, scenario: str
+) -> None:
+    conn = {"conn_type": "fuse", "host": FUSE_URL, "login": LOGIN, "password": DEVELOPER_KEY}
+    conn["extra"] = json.dumps({"retry_limit": 2})
+    monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", json.dumps(conn))
+    sync = _sync_run(SCENARIOS[scenario], monkeypatch)
+    assert sync == await _async_run(SCENARIOS[scenario], monkeypatch)
+    assert sync[1] <= 3  # retry_limit 2: three tries at most
+
+
+async def test_both_paths_always_ask_for_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the wire (a loopback server): JSON asked for, gzip at most, Basic auth, by both clients."""
+    from tests.attack.loopback import Loopback, connection, json_answer
+
+    def respond(request: Any, sock: Any) -> None:
+        sock.sendall(json_answer(200, SAMPLE))
+
+    with Loopback(respond) as fuse:
+        monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", connection(fuse.url))
+        FuseHook().get_call(901)
+        await FuseHook().aget_call(901)
+    assert len(fuse.requests) == 2
+    for request in fuse.requests:
+        assert request.headers["accept"] == "application/json"
+        assert request.headers["accept-encoding"] == "gzip, deflate"
+        assert request.headers["authorization"].startswith("Basic ")
+        assert request.headers["user-agent"] == USER_AGENT
+
+
+def test_retry_policy_never_waits_past_the_deadline() -> None:
+    from airflow_provider_fuse.hooks.fuse import RetryPolicy
+
+    busy = FuseServerError("busy", retry_after=5.0)
+    policy = RetryPolicy(safe_to_repeat=True, retries=3, backoff=1.0, deadline=100.0)
+    assert policy.wait(busy, 1, now=90.0) == 5.0
+    assert policy.wait(busy, 1, now=96.0) is None  # the retry would start past the deadline
+    assert policy.wait(busy, 4, now=0.0) is None  # retries spent
+    assert policy.time_for_request(30.0, now=95.0) == 5.0
+    assert policy.time_for_request(30.0, now=200.0) == 0.1  # a last poll at the deadline is short
+    assert RetryPolicy(True, 3, 1.0).time_for_request(30.0, now=200.0) == 30.0
+
+
+@pytest.mark.parametrize(
+    ("error", "safe", "retried"),
+    [
+        (FuseRateLimitError("slow"), False, True),
+        (FuseServerError("busy"), False, False),
+        (FuseServerError("busy"), True, True),
+        (FuseConnectionError("refused", reached_fuse=False), False, True),
+        (FuseConnectionError("dropped", reached_fuse=True), False, False),
+        (FuseConnectionError("dropped", reached_fuse=True), True, True),
+        (FuseResponseError("garbled"), True, False),
+        (FuseAuthError("no"), True, False),
+    ],
+)
+def test_retry_policy_is_idempotency_aware(error: FuseError, safe: bool, retried: bool) -> None:
+    from airflow_provider_fuse.hooks.fuse import RetryPolicy
+
+    assert RetryPolicy(safe, retries=1, backoff=0).should_retry(error) is retried
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("7", 7.0), ("0", 0.0), ("1.5", 1.5), ("999999", 60.0), ("soon", None), (None, None), ("-3", None)],
+)
+def test_retry_after_in_seconds(header: str | None, expected: float | None) -> None:
+    from airflow_provider_fuse.hooks.fuse import _retry_after
+
+    assert _retry_after(header, now=1_000_000.0) == expected
+
+
+def test_retry_after_as_an_http_date() -> None:
+    from email.utils import formatdate
+
+    from airflow_provider_fuse.hooks.fuse import _retry_after
+
+    now = 1_700_000_000.0
+    assert _retry_after(formatdate(now + 20, usegmt=True), now) == 20.0
+    assert _retry_after(formatdate(now - 20, usegmt=True), now) == 0.0
+    assert _retry_after(formatdate(now + 3600, usegmt=True), now) == 60.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("phone_number is required", "phone_number is required"),
+        ("max_attempts must be 1 to 10", "max_attempts must be 1 to 10"),
+        ("destination 16175550123 refused", f"destination {mask_phone('16175550123')} refused"),
+        ("call +1 (617) 555-0123 failed", f"call {mask_phone('+16175550123')} failed"),
+        ("card 4111...", "card ***..."),
+    ],
+)
+def test_fuse_error_text_has_digit_runs_masked(text: str, expected: str) -> None:
+    """Runs of three digits or more go through the project's masking (phone.mask_phone)."""
+    from airflow_provider_fuse.hooks.fuse import _fuse_text
+
+    assert _fuse_text(text) == expected
+
+
+def test_fuse_error_text_is_shortened() -> None:
+    from airflow_provider_fuse.hooks.fuse import MAX_FUSE_MESSAGE, _fuse_text
+
+    shown = _fuse_text("x" * 10_000) or ""
+    assert len(shown) == MAX_FUSE_MESSAGE and shown.endswith("...")
+
+
+async def test_an_async_redirect_is_an_error(hook: FuseHook) -> None:
+    with aioresponses() as m:
+        m.get(STATUS_URL, status=302, headers={"Location": "https://elsewhere.test/x"})
+        with pytest.raises(FuseResponseError, match="redirect"):
+            await hook.aget_call(901)

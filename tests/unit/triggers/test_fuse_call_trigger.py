@@ -105,9 +105,9 @@ async def test_concurrent_triggers_share_one_session() -> None:
     seen: set[int] = set()
     original = hook_module._aget
 
-    async def spy(session: Any, settings: Any, path: str) -> Any:
+    async def spy(session: Any, settings: Any, path: str, *rest: Any) -> Any:
         seen.add(id(session))
-        return await original(session, settings, path)
+        return await original(session, settings, path, *rest)
 
     with aioresponses() as m, pytest.MonkeyPatch.context() as patch:
         patch.setattr(hook_module, "_aget", spy)

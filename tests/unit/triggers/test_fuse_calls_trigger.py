@@ -294,7 +294,7 @@ async def test_requests_stay_under_the_concurrency_bound_and_the_rate_ceiling_on
     in_flight, most, started = 0, 0, []
     original = hook_module._aget
 
-    async def spy(session: Any, settings: Any, path: str) -> Any:
+    async def spy(session: Any, settings: Any, path: str, *rest: Any) -> Any:
         nonlocal in_flight, most
         sessions.add(id(session))
         started.append(time.monotonic())
@@ -302,7 +302,7 @@ async def test_requests_stay_under_the_concurrency_bound_and_the_rate_ceiling_on
         most = max(most, in_flight)
         await asyncio.sleep(0.02)
         try:
-            return await original(session, settings, path)
+            return await original(session, settings, path, *rest)
         finally:
             in_flight -= 1
 
