@@ -192,7 +192,9 @@ def callback_url(value: Any) -> str | None:
     value = blank(value)
     if value is None:
         return None
-    return str(check_url(value.strip() if isinstance(value, str) else value, field="result_url", allow_query=True))
+    return str(
+        check_url(value.strip() if isinstance(value, str) else value, field="result_url", allow_query=True)
+    )
 
 
 def parse_calling_hours(value: Any) -> CallingHours | None:

@@ -324,9 +324,9 @@ async def test_rate_ceiling_spaces_requests_beyond_the_burst(
     sent: list[float] = []
     original = hook_module._aget
 
-    async def spy(session: Any, settings: Any, path: str) -> Any:
+    async def spy(session: Any, settings: Any, path: str, *rest: Any) -> Any:
         sent.append(asyncio.get_running_loop().time())
-        return await original(session, settings, path)
+        return await original(session, settings, path, *rest)
 
     monkeypatch.setattr(hook_module, "_aget", spy)
     event = await run(FuseCallsTrigger(ids, poll_interval=0.01, max_requests_per_second=5))
