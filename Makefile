@@ -28,10 +28,12 @@ test-suite: $(STAMP)
 
 ## test-e2e: the stack suite (tests/stack), and only it: Airflow as separate processes (scheduler,
 ## dag-processor, triggerer, api-server) driven through its REST API under faults and SIGKILLs, plus the
-## fast fault tests against the simulator; figures printed at the end.
-## SIGINT (not SIGTERM) on timeout, so that pytest's teardown still stops every process it started.
+## fast fault tests against the simulator; figures printed at the end. Each test has its own limit
+## (pytest-timeout); the whole run gets 30 minutes (about 6 on a quiet machine, two to three times
+## that on a busy one). SIGINT (not SIGTERM) on timeout, so that pytest's teardown still stops every
+## process it started.
 test-e2e: $(STAMP)
-	FUSE_E2E_STACK=1 timeout --signal=INT --kill-after=60 900 $(BIN)/python -m pytest -q -p no:cacheprovider \
+	FUSE_E2E_STACK=1 timeout --signal=INT --kill-after=60 1800 $(BIN)/python -m pytest -q -p no:cacheprovider \
 		--durations=10 tests/stack
 
 ## test-ui: the connection form, its Test button and the task view in headless chromium (Playwright)

@@ -39,6 +39,10 @@ DEVELOPER_KEY = "sk-stack-SECRET-7f3a91"
 SIMHOST = Path(__file__).with_name("simhost.py")
 #: REST requests answered 5xx are tried this many times in all.
 REST_TRIES = 6
+#: Read timeout of one REST request: the api-server may first wait up to SQLITE_LOCK_WAIT for a lock,
+#: and a busy 2-core machine has answered after more than 15 s.
+SQLITE_LOCK_WAIT = 30
+REST_TIMEOUT = 3 * SQLITE_LOCK_WAIT
 
 
 def free_ports(count: int) -> list[int]:
@@ -273,7 +277,8 @@ class AirflowStack:
         # locked" on a loaded 2-core machine). Airflow puts AIRFLOW_HOME/config on sys.path.
         (home / "config").mkdir(exist_ok=True)
         (home / "config" / "airflow_local_settings.py").write_text(
-            'connect_args = {"timeout": 30}\nconnect_args_async = {"timeout": 30}\n'
+            f'connect_args = {{"timeout": {SQLITE_LOCK_WAIT}}}\n'
+            f'connect_args_async = {{"timeout": {SQLITE_LOCK_WAIT}}}\n'
         )
         self.env = self._environment(env)
         self.groups: dict[str, ProcessGroup] = {}
@@ -390,7 +395,7 @@ class AirflowStack:
     def call(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> requests.Response:
         """One REST request, tried again (bounded) on a 5xx: SQLite sometimes answers "database is locked"."""
         for attempt in range(1, REST_TRIES + 1):
-            answer = self.api.request(method, f"{self.url}/api/v2{path}", timeout=15, **kwargs)
+            answer = self.api.request(method, f"{self.url}/api/v2{path}", timeout=REST_TIMEOUT, **kwargs)
             if answer.status_code < 500 or attempt == REST_TRIES:
                 break
             time.sleep(0.5 * attempt)
