@@ -98,13 +98,13 @@ class FuseCallTrigger(BaseTrigger):
                             message = f"Fuse call {self.call_id} ended {details.status!r}."
                             yield TriggerEvent(call_event(details.status, self.call_id, details, message))
                             return
-                    if self.deadline is not None and time.time() >= self.deadline:
-                        message = timeout_message(self.call_id, details, self.deadline)
-                        yield TriggerEvent(call_event(TIMEOUT, self.call_id, details, message))
-                        return
                     # +-10% jitter keeps thousands of triggers from polling in lockstep after a stall.
                     interval = self.poll_interval * random.uniform(0.9, 1.1)
                     await asyncio.sleep(pause_before_next_poll(interval, error, self.deadline))
+                    if self.deadline is not None and time.time() >= self.deadline:  # no poll past it
+                        message = timeout_message(self.call_id, details, self.deadline)
+                        yield TriggerEvent(call_event(TIMEOUT, self.call_id, details, message))
+                        return
         except FuseError as err:
             yield TriggerEvent(call_event(ERROR, self.call_id, details, str(err)))
 
