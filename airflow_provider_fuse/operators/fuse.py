@@ -68,9 +68,10 @@ class QueueCallOperator(BaseOperator):
     """Queue one outbound call through Plum Fuse and, by default, wait for its outcome.
 
     Every call field is templated, values inside ``variables`` included. Bad input fails the task
-    before any request. The call id is pushed to XCom (key ``call_id``) and kept in the task state
-    store (Airflow 3.3+) before any wait, so a retried task re-attaches to its call instead of
-    ringing the person again.
+    before any request. As soon as Fuse answers, the call id is logged and pushed to XCom (key
+    ``call_id``), then kept in the task state store (Airflow 3.3+) before any wait, so a retried task
+    re-attaches to its call instead of ringing the person again. A task a person clears calls again,
+    unless its earlier call is still in progress (see :mod:`airflow_provider_fuse.resume`).
 
     :param application_id: Fuse application id.
     :param deployment_id: Fuse deployment id.
@@ -231,9 +232,9 @@ class QueueCallsOperator(BaseOperator):
     Every row is validated before anything is sent; bad rows are reported together (row number,
     field, masked value, rule). Valid rows go out in chunks of ``chunk_size`` rows per upload; rows
     whose calling hours give another window (another time zone) go in uploads of their own, since
-    Fuse applies one window per upload. Each chunk's call ids are kept in the task state store
-    (Airflow 3.3+) before any wait, so a retried task never uploads a chunk twice. One trigger
-    (or one loop in the worker) tracks every call.
+    Fuse applies one window per upload. Each chunk's call ids are pushed to XCom (``campaign_chunk_<i>``)
+    as soon as Fuse answers, then kept in the task state store (Airflow 3.3+) before any wait, so a
+    retried task never uploads a chunk twice. One trigger (or one loop in the worker) tracks every call.
 
     The return value is a :class:`~airflow_provider_fuse.campaign.CampaignResult` dict (keys in
     :mod:`airflow_provider_fuse.campaign`); downstream tasks read it with
