@@ -29,6 +29,7 @@ from airflow_provider_fuse.exceptions import (
     FuseCallFailed,
     FuseConnectionError,
     FuseError,
+    FuseNotFoundError,
     FuseRateLimitError,
     FuseResponseError,
     FuseServerError,
@@ -119,13 +120,34 @@ def timeout_message(call_id: str, details: CallDetails | None, deadline: float) 
     )
 
 
-def poll_once(hook: FuseHook, call_id: str, log: Log, deadline: float | None = None) -> CallDetails | None:
-    """The call's details, or None after a transient error (logged: the wait asks again)."""
+def until_deadline(seconds: float, deadline: float | None) -> float:
+    """``seconds``, cut so that a sleep starting now ends by ``deadline`` (Unix time; None: never)."""
+    return seconds if deadline is None else max(0.0, min(seconds, deadline - time.time()))
+
+
+def pause_before_next_poll(interval: float, error: BaseException | None, deadline: float | None) -> float:
+    """Seconds until the next status request: the interval, or longer when Fuse asked (Retry-After,
+    already capped by the hook), never past the deadline."""
+    return until_deadline(max(interval, getattr(error, "retry_after", None) or 0.0), deadline)
+
+
+def hold_if_asked(pacer: RequestPacer, error: FuseError, poll_interval: float, now: float) -> None:
+    """Fuse answered 429 (or sent Retry-After) even after the hook's retries: pause every request."""
+    asked = getattr(error, "retry_after", None)
+    if asked or isinstance(error, FuseRateLimitError):
+        pacer.hold(asked or poll_interval, now)
+
+
+def poll_once(
+    hook: FuseHook, call_id: str, log: Log, deadline: float | None = None
+) -> CallDetails | FuseError:
+    """The call's details, or the transient error that kept them from being read (logged: the wait
+    asks again, after what the error asks for)."""
     try:
         return hook.get_call(call_id, deadline=deadline)
     except TRANSIENT_ERRORS as error:
         log.warning("Fuse call %s: status not read, will retry: %s", call_id, error)
-        return None
+        return error
 
 
 def ended_before_deferring(
@@ -133,7 +155,7 @@ def ended_before_deferring(
 ) -> CallDetailsDict | None:
     """One look before handing the wait to the triggerer: the task's result if the call has ended."""
     details = poll_once(hook, call_id, log, deadline)
-    return outcome(details) if details is not None and details.is_terminal else None
+    return outcome(details) if isinstance(details, CallDetails) and details.is_terminal else None
 
 
 def wait_in_worker(
@@ -144,17 +166,41 @@ def wait_in_worker(
     last_status = None
     while True:
         found = poll_once(hook, call_id, task.log, deadline)
-        if found is not None:
+        if isinstance(found, CallDetails):
             details = found
             if details.status != last_status:
                 task.log.info("Fuse call %s is %r.", call_id, details.status)
                 last_status = details.status
             if details.is_terminal:
                 return outcome(details)
-        remaining = None if deadline is None else deadline - time.time()
-        if remaining is not None and remaining <= 0:
-            raise FuseWaitTimeout(timeout_message(call_id, details, deadline or 0))
-        time.sleep(poll_interval if remaining is None else min(poll_interval, remaining))
+        if deadline is not None and time.time() >= deadline:
+            raise FuseWaitTimeout(timeout_message(call_id, details, deadline))
+        error = found if isinstance(found, FuseError) else None
+        time.sleep(pause_before_next_poll(poll_interval, error, deadline))
+
+
+def first_in_progress(
+    hook: FuseHook, call_ids: Sequence[str], max_requests_per_second: float, log: Log
+) -> str | None:
+    """The first of ``call_ids`` (latest first) that may still ring, or None when every one ended.
+
+    A status that cannot be read counts as in progress; a call Fuse does not know, as ended. Paced
+    like a wait (``max_requests_per_second``); it stops at the first call in progress.
+    """
+    pacer = RequestPacer(max_requests_per_second, time.monotonic())
+    for call_id in reversed(call_ids):
+        time.sleep(pacer.delay(time.monotonic()))
+        try:
+            if not hook.get_call(call_id).is_terminal:
+                return call_id
+        except FuseNotFoundError:
+            continue
+        except TRANSIENT_ERRORS as error:
+            log.warning(
+                "Fuse call %s: status not read (%s), so counted as still in progress.", call_id, error
+            )
+            return call_id
+    return None
 
 
 # --- many calls ------------------------------------------------------------------------------------
@@ -359,8 +405,7 @@ def wait_for_calls_in_worker(
         if call_id is None:
             time.sleep(poller.seconds_to_wait(time.time(), deadline) or 0.0)
             continue
-        delay = pacer.delay(time.monotonic())
-        time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.time())))
+        time.sleep(until_deadline(pacer.delay(time.monotonic()), deadline))
         if deadline is not None and time.time() >= deadline:
             break
         try:
@@ -368,8 +413,7 @@ def wait_for_calls_in_worker(
         except FuseError as error:
             if not poller.ride_out(call_id, error, time.time()):
                 return poller.event(deadline, error)
-            if isinstance(error, FuseRateLimitError):
-                pacer.hold(error.retry_after or poll_interval, time.monotonic())
+            hold_if_asked(pacer, error, poll_interval, time.monotonic())
         else:
             poller.record(call_id, details, time.time())
     return poller.event(deadline)

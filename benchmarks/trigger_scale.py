@@ -262,11 +262,11 @@ def install_poll_log(hook_module: Any, log: PollLog) -> None:
     """Wrap ``FuseHook.aget_call`` to time every poll (the same small cost in both variants)."""
     original = hook_module.FuseHook.aget_call
 
-    async def aget_call(self: Any, call_id: str | int) -> Any:
+    async def aget_call(self: Any, call_id: str | int, **kwargs: Any) -> Any:
         key = str(call_id)
         log.starts.setdefault(key, []).append(time.perf_counter())
         try:
-            return await original(self, call_id)
+            return await original(self, call_id, **kwargs)
         except Exception:
             log.errors += 1
             raise

@@ -1,14 +1,24 @@
 """FuseCallNotifier: phone someone from a DAG or task callback ("the nightly load failed").
 
 It queues the call and returns without waiting. It never raises: a failing notifier must not hide
-the failure it reports, so problems are logged with their reason instead. Airflow may invoke a
-callback twice: one failure event queues at most one call (per process, see ``resume``).
+the failure it reports, so problems are logged with their reason instead.
+
+Airflow may run a callback twice for one failure: in the task runner, then, when that process died
+before reporting (a heartbeat timeout), in the dag-processor. One failure event queues at most one
+call per notifier: what was sent is remembered in this process and in an Airflow Variable
+``fuse_notifier_<digest>`` that both processes read (the task state store hangs in the
+dag-processor and belongs to the next try in a retry callback). What remains: two processes
+handling the same event at the same instant (read, then write: not atomic), and a Variable that
+cannot be read or written (logged; the call is placed anyway).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
@@ -30,14 +40,37 @@ NOTIFIER_FIELDS = (
 )
 
 
-def _event_key(context: Context) -> tuple[Any, ...]:
-    """One failure event: a task try, or a DAG run for DAG-level callbacks."""
+#: Prefix of the Variables that remember what a notifier sent (see the README: safe to delete a day on).
+MEMORY_PREFIX = "fuse_notifier_"
+
+
+def _event(context: Context) -> dict[str, Any]:
+    """One failure event: a task try, or a DAG run (and how often it was cleared) for DAG-level callbacks."""
     ti = context.get("ti")
     if ti is not None:
-        return ("ti", ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1), ti.try_number)
+        return {
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "map_index": getattr(ti, "map_index", -1),
+            "try_number": ti.try_number,
+        }
     dag_run = context.get("dag_run")
-    dag = context.get("dag")
-    return ("dag_run", getattr(dag, "dag_id", None), getattr(dag_run, "run_id", None))
+    return {
+        "dag_id": getattr(context.get("dag"), "dag_id", None),
+        "run_id": getattr(dag_run, "run_id", None),
+        "clear_number": getattr(dag_run, "clear_number", 0),
+    }
+
+
+def _memory_name(secret: str, event: Mapping[str, Any], target: Sequence[Any]) -> str:
+    """The Variable of one event and one notifier (who it calls, through which deployment).
+
+    Keyed with the developer key, so that the name, which anyone who can list Variables sees, does
+    not let them test guesses of the number.
+    """
+    message = json.dumps([event, list(target)], sort_keys=True, default=str).encode()
+    return MEMORY_PREFIX + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:40]
 
 
 class FuseCallNotifier(BaseNotifier):
@@ -98,20 +131,38 @@ class FuseCallNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         from airflow_provider_fuse.hooks.fuse import FuseHook
         from airflow_provider_fuse.models import CallRequest
-        from airflow_provider_fuse.resume import ProcessMemory, already_sent, queue_call_once
+        from airflow_provider_fuse.resume import (
+            LayeredMemory,
+            ProcessMemory,
+            SharedMemory,
+            already_sent,
+            queue_call_once,
+        )
 
-        memory = ProcessMemory(("notifier", *_event_key(context)))
-        if already_sent(memory):
-            self.log.info("FuseCallNotifier: a call was already placed for this event; not calling twice.")
-            return
         hook = FuseHook(self.fuse_conn_id)
         request = CallRequest(
             **{name: getattr(self, name) for name in NOTIFIER_FIELDS},
             default_region=hook.settings.default_region,
         )
+        event = _event(context)
+        target = (str(self.application_id), str(self.deployment_id), request.tel_uri)
+        name = _memory_name(hook.settings.password, event, target)
+        about = {**event, "to": request.masked_phone}
+        memory = LayeredMemory(ProcessMemory(("notifier", name)), SharedMemory(name, about, self.log))
+        if already_sent(memory):
+            self.log.info(
+                "FuseCallNotifier: a call to %s was already placed for this failure (Variable %s); "
+                "not calling twice.",
+                request.masked_phone,
+                name,
+            )
+            return
         for note in request.calling_notes:
             self.log.warning("Calling hours: %s", note)
-        call_id = queue_call_once(
-            memory, lambda: hook.queue_call(self.application_id, self.deployment_id, request)
+
+        def announce(call_id: str) -> None:
+            self.log.info("FuseCallNotifier queued Fuse call %s %s.", call_id, request.describe())
+
+        queue_call_once(
+            memory, lambda: hook.queue_call(self.application_id, self.deployment_id, request), announce
         )
-        self.log.info("FuseCallNotifier queued Fuse call %s %s.", call_id, request.describe())

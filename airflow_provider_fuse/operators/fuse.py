@@ -18,7 +18,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
 from airflow_provider_fuse.fields import CALL_FIELDS, OPTION_FIELDS
-from airflow_provider_fuse.links import FuseCallLink
+from airflow_provider_fuse.links import CALL_ID_XCOM_KEY, FuseCallLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     from airflow_provider_fuse.campaign import CampaignPlan, CampaignQueued, CampaignXCom, Chunk
     from airflow_provider_fuse.hooks.fuse import FuseHook
     from airflow_provider_fuse.models import CallDetailsDict, CallRequest
-    from airflow_provider_fuse.resume import ChunkRecord, Memory
+    from airflow_provider_fuse.resume import ChunkRecord, Memory, TaskMemory
     from airflow_provider_fuse.waiting import CallsTriggerEvent
 
-#: XCom keys of a campaign: what was queued (pushed before waiting), and the result when the task
-#: fails after queueing (on success the result is the return value).
+#: XCom keys of a campaign: each chunk's call ids (packed, see ``campaign.pack_ids``) as soon as Fuse
+#: answers them, what was queued (pushed before waiting), and the result when the task fails after
+#: queueing (on success the result is the return value).
+CHUNK_XCOM_KEY = "campaign_chunk_{index}"
 QUEUED_XCOM_KEY = "campaign_queued"
 RESULT_XCOM_KEY = "campaign_result"
 
@@ -53,13 +55,23 @@ def wait_settings(task: Any) -> tuple[float, float | None]:
     return validation.wait_settings(task.poll_interval, task.timeout)
 
 
+def task_memory(task: Any, context: Context, requests: Sequence[CallRequest]) -> TaskMemory:
+    """The task instance's memory, whose keys outlive every retry of ``task`` and its calls."""
+    from airflow_provider_fuse import resume
+
+    calls = resume.calls_end_within(requests, time.time())
+    wait = wait_settings(task)[1] if task.wait_for_completion else 0.0
+    return resume.TaskMemory(context, resume.retention(task, calls, wait))
+
+
 class QueueCallOperator(BaseOperator):
     """Queue one outbound call through Plum Fuse and, by default, wait for its outcome.
 
     Every call field is templated, values inside ``variables`` included. Bad input fails the task
-    before any request. The call id is pushed to XCom (key ``call_id``) and kept in the task state
-    store (Airflow 3.3+) before any wait, so a retried task re-attaches to its call instead of
-    ringing the person again.
+    before any request. As soon as Fuse answers, the call id is logged and pushed to XCom (key
+    ``call_id``), then kept in the task state store (Airflow 3.3+) before any wait, so a retried task
+    re-attaches to its call instead of ringing the person again. A task a person clears calls again,
+    unless its earlier call is still in progress (see :mod:`airflow_provider_fuse.resume`).
 
     :param application_id: Fuse application id.
     :param deployment_id: Fuse deployment id.
@@ -152,15 +164,13 @@ class QueueCallOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> CallDetailsDict | dict[str, str]:
-        from airflow_provider_fuse.resume import TaskMemory
-
         hook = self.hook
         request = self.build_request(hook)
         check_task_settings(self)
         for note in request.calling_notes:
             self.log.warning("Calling hours: %s", note)
-        call_id = self._resume_or_queue(hook, request, TaskMemory(context))
-        context["ti"].xcom_push(key="call_id", value=call_id)
+        self._ti = context["ti"]  # where the call id goes as soon as Fuse answers it
+        call_id = self._resume_or_queue(hook, request, task_memory(self, context, [request]))
         if not self.wait_for_completion:
             return {"call_id": call_id}
         return self._wait(hook, call_id)
@@ -172,7 +182,7 @@ class QueueCallOperator(BaseOperator):
         return outcome_from_event(event)
 
     def _resume_or_queue(self, hook: FuseHook, request: CallRequest, memory: Memory) -> str:
-        """The call an earlier try queued, or a new one queued at most once."""
+        """The call an earlier try queued, or a new one queued at most once; in XCom either way."""
         from airflow_provider_fuse import resume
 
         earlier = resume.resume_call(
@@ -183,13 +193,17 @@ class QueueCallOperator(BaseOperator):
             log=self.log,
         )
         if earlier is not None:
+            self._ti.xcom_push(key=CALL_ID_XCOM_KEY, value=earlier)
             return earlier
         resume.warn_if_unprotected(self.log, memory)
-        call_id = resume.queue_call_once(
-            memory, lambda: hook.queue_call(self.application_id, self.deployment_id, request)
+
+        def announce(call_id: str) -> None:  # before the id is stored: nothing can lose it first
+            self.log.info("Queued Fuse call %s %s.", call_id, request.describe())
+            self._ti.xcom_push(key=CALL_ID_XCOM_KEY, value=call_id)
+
+        return resume.queue_call_once(
+            memory, lambda: hook.queue_call(self.application_id, self.deployment_id, request), announce
         )
-        self.log.info("Queued Fuse call %s %s.", call_id, request.describe())
-        return call_id
 
     def _wait(self, hook: FuseHook, call_id: str) -> CallDetailsDict:
         from airflow_provider_fuse import waiting
@@ -218,9 +232,9 @@ class QueueCallsOperator(BaseOperator):
     Every row is validated before anything is sent; bad rows are reported together (row number,
     field, masked value, rule). Valid rows go out in chunks of ``chunk_size`` rows per upload; rows
     whose calling hours give another window (another time zone) go in uploads of their own, since
-    Fuse applies one window per upload. Each chunk's call ids are kept in the task state store
-    (Airflow 3.3+) before any wait, so a retried task never uploads a chunk twice. One trigger
-    (or one loop in the worker) tracks every call.
+    Fuse applies one window per upload. Each chunk's call ids are pushed to XCom (``campaign_chunk_<i>``)
+    as soon as Fuse answers, then kept in the task state store (Airflow 3.3+) before any wait, so a
+    retried task never uploads a chunk twice. One trigger (or one loop in the worker) tracks every call.
 
     The return value is a :class:`~airflow_provider_fuse.campaign.CampaignResult` dict (keys in
     :mod:`airflow_provider_fuse.campaign`); downstream tasks read it with
@@ -352,7 +366,6 @@ class QueueCallsOperator(BaseOperator):
 
     def execute(self, context: Context) -> CampaignXCom:
         from airflow_provider_fuse.campaign import CampaignResult, ratio_setting
-        from airflow_provider_fuse.resume import TaskMemory
 
         ratio_setting(self.min_completed_ratio)  # a bad policy fails now, not after the calls
         check_task_settings(self)
@@ -362,7 +375,9 @@ class QueueCallsOperator(BaseOperator):
         if not plan.chunks:
             self.log.warning("The campaign has no rows: no call to place.")
             return CampaignResult(0, ()).to_xcom()
-        records = self._resume_or_queue(hook, plan, TaskMemory(context))
+        memory = task_memory(self, context, [chunk.requests[0] for chunk in plan.chunks])
+        self._ti = context["ti"]  # where each chunk's ids go as soon as Fuse answers them
+        records = self._resume_or_queue(hook, plan, memory)
         calls = plan.calls_in_row_order([record["call_ids"] for record in records])
         if not self.wait_for_completion:
             return plan.result_queued(calls).to_xcom()
@@ -470,10 +485,16 @@ class QueueCallsOperator(BaseOperator):
 
     def _resume_or_queue(self, hook: FuseHook, plan: CampaignPlan, memory: Memory) -> list[ChunkRecord]:
         """Each chunk's record: an earlier try's, or a new upload's."""
-        from airflow_provider_fuse import resume
+        from airflow_provider_fuse import resume, waiting
 
         records = resume.resume_chunks(
-            memory, plan.chunks, reupload_unanswered=self.reupload_unanswered, log=self.log
+            memory,
+            plan.chunks,
+            reupload_unanswered=self.reupload_unanswered,
+            still_in_progress=lambda ids: waiting.first_in_progress(
+                hook, ids, self.max_requests_per_second, self.log
+            ),
+            log=self.log,
         )
         resume.warn_if_unprotected(self.log, memory)
         return [
@@ -482,22 +503,32 @@ class QueueCallsOperator(BaseOperator):
         ]
 
     def _upload(self, hook: FuseHook, plan: CampaignPlan, chunk: Chunk, memory: Memory) -> ChunkRecord:
+        from airflow_provider_fuse.campaign import pack_ids
         from airflow_provider_fuse.resume import queue_chunk_once
 
-        record = queue_chunk_once(
-            memory, chunk, lambda: hook.queue_calls(self.application_id, self.deployment_id, chunk.requests)
+        def announce(record: ChunkRecord) -> None:  # before the ids are stored: nothing can lose them first
+            start = record["start"]
+            self.log.info(
+                "Queued chunk %s of %s: %s calls (ids %s to %s)%s.",
+                chunk.index + 1,
+                len(plan.chunks),
+                f"{len(chunk.rows):,}",
+                record["call_ids"][0],
+                record["call_ids"][-1],
+                f", dialing from {datetime.fromtimestamp(start, timezone.utc):%Y-%m-%d %H:%M}Z"
+                if start
+                else "",
+            )
+            self._ti.xcom_push(
+                key=CHUNK_XCOM_KEY.format(index=chunk.index), value=pack_ids(record["call_ids"])
+            )
+
+        return queue_chunk_once(
+            memory,
+            chunk,
+            lambda: hook.queue_calls(self.application_id, self.deployment_id, chunk.requests),
+            announce,
         )
-        start = record["start"]
-        self.log.info(
-            "Queued chunk %s of %s: %s calls (ids %s to %s)%s.",
-            chunk.index + 1,
-            len(plan.chunks),
-            f"{len(chunk.rows):,}",
-            record["call_ids"][0],
-            record["call_ids"][-1],
-            f", dialing from {datetime.fromtimestamp(start, timezone.utc):%Y-%m-%d %H:%M}Z" if start else "",
-        )
-        return record
 
 
 class CancelPendingCallsOperator(BaseOperator):

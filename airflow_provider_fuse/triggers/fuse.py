@@ -20,7 +20,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
 from airflow_provider_fuse.campaign import pack_ids, unpack_ids
-from airflow_provider_fuse.exceptions import FuseError, FuseRateLimitError
+from airflow_provider_fuse.exceptions import FuseError
 from airflow_provider_fuse.models import CallDetails
 from airflow_provider_fuse.waiting import (
     ERROR,
@@ -30,7 +30,10 @@ from airflow_provider_fuse.waiting import (
     RequestPacer,
     call_event,
     calls_not_before,
+    hold_if_asked,
+    pause_before_next_poll,
     timeout_message,
+    until_deadline,
 )
 
 
@@ -83,27 +86,25 @@ class FuseCallTrigger(BaseTrigger):
         try:
             async with hook.hold_session():
                 while True:
-                    remaining = None if self.deadline is None else self.deadline - time.time()
+                    error: FuseError | None = None
                     try:
                         # Retries inside one poll (Retry-After, backoff, slow answers) end at the deadline.
-                        details = await asyncio.wait_for(hook.aget_call(self.call_id), timeout=remaining)
+                        details = await hook.aget_call(self.call_id, deadline=self.deadline)
                     except TRANSIENT_ERRORS as err:
+                        error = err
                         self.log.warning("Fuse call %s: status not read, will retry: %s", self.call_id, err)
-                    except asyncio.TimeoutError:
-                        self.log.warning("Fuse call %s: status not read before the deadline.", self.call_id)
                     else:
                         if details.is_terminal:
                             message = f"Fuse call {self.call_id} ended {details.status!r}."
                             yield TriggerEvent(call_event(details.status, self.call_id, details, message))
                             return
-                    remaining = None if self.deadline is None else self.deadline - time.time()
-                    if remaining is not None and remaining <= 0:
-                        message = timeout_message(self.call_id, details, self.deadline or 0)
-                        yield TriggerEvent(call_event(TIMEOUT, self.call_id, details, message))
-                        return
                     # +-10% jitter keeps thousands of triggers from polling in lockstep after a stall.
                     interval = self.poll_interval * random.uniform(0.9, 1.1)
-                    await asyncio.sleep(interval if remaining is None else min(interval, remaining))
+                    await asyncio.sleep(pause_before_next_poll(interval, error, self.deadline))
+                    if self.deadline is not None and time.time() >= self.deadline:  # no poll past it
+                        message = timeout_message(self.call_id, details, self.deadline)
+                        yield TriggerEvent(call_event(TIMEOUT, self.call_id, details, message))
+                        return
         except FuseError as err:
             yield TriggerEvent(call_event(ERROR, self.call_id, details, str(err)))
 
@@ -197,12 +198,12 @@ class FuseCallsTrigger(BaseTrigger):
 
         async def poll(call_id: str) -> None:
             try:
-                details = await hook.aget_call(call_id)
+                details = await hook.aget_call(call_id, deadline=self.deadline)
             except FuseError as err:
                 if not poller.ride_out(call_id, err, time.time()):
                     errors.append(err)
-                elif isinstance(err, FuseRateLimitError):
-                    pacer.hold(err.retry_after or self.poll_interval, time.monotonic())
+                else:
+                    hold_if_asked(pacer, err, self.poll_interval, time.monotonic())
             except Exception as err:  # a call left unpolled would keep the wait open forever
                 errors.append(FuseError(f"Polling Fuse call {call_id} failed unexpectedly: {err!r}"))
             else:
@@ -223,8 +224,11 @@ class FuseCallsTrigger(BaseTrigger):
                     news.clear()
                     await _nap(news, poller.seconds_to_wait(time.time(), self.deadline))
                     continue
+                # The rate, or a Retry-After that Fuse asked for: never past the deadline.
                 if delay := pacer.delay(time.monotonic()):
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(until_deadline(delay, self.deadline))
+                    if self.deadline is not None and time.time() >= self.deadline:
+                        break
                 task = asyncio.create_task(poll(call_id))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from tests import figures
-from tests.stack.dags.fuse_system_dags import CAMPAIGNS, SCENARIOS
+from tests.stack.dags.fuse_system_dags import CAMPAIGNS, NOTIFIERS, SCENARIOS
 from tests.stack.stack import (
     DEVELOPER_KEY,
     AirflowStack,
@@ -52,7 +52,7 @@ SLACK = 5.0
 #: Airflow's own share after a wait gives up: resuming a deferred task in a worker, then recording the
 #: failure (about 1 s and 5 s measured on a loaded 2-core machine).
 AIRFLOW_ALLOWANCE = 15.0
-NAMES = [name for name in (*SCENARIOS, *CAMPAIGNS) if name != "cli"]  # each on its own simulator
+NAMES = [name for name in (*SCENARIOS, *CAMPAIGNS, *NOTIFIERS) if name != "cli"]  # each on its own simulator
 BATCH = [name for name in NAMES if name != "crash_triggerer"]
 
 
@@ -165,6 +165,9 @@ def arming_steps(stack: AirflowStack, runs: dict[str, Run]) -> dict[str, list[St
     def stored_call_id(name: str) -> Callable[[], bool]:
         return lambda: "fuse_call_id" in stack.state_store(runs[name].dag_id, runs[name].run_id, "call")
 
+    def paged(name: str) -> Callable[[], bool]:
+        return lambda: any(e["processed"] for e in runs[name].sim.ledger("queue"))
+
     def refused_upload(name: str) -> Callable[[], bool]:
         return lambda: any(e["fault"] == "429" for e in runs[name].sim.ledger("bulk_queue"))
 
@@ -233,6 +236,10 @@ def arming_steps(stack: AirflowStack, runs: dict[str, Run]) -> dict[str, list[St
         "crash_worker": [
             (stored_call_id("crash_worker"), lambda: kill_task_process(stack, runs["crash_worker"], True))
         ],
+        **{
+            name: [(paged(name), lambda name=name: kill_task_process(stack, runs[name], True))]
+            for name in NOTIFIERS
+        },
     }
 
 
@@ -305,7 +312,8 @@ def test_a_call_through_the_rest_api_completes_in_the_triggerer(
     assert str(stack.xcom(run.dag_id, run.run_id, "call", key="call_id")) == queued["call_ids"][0]
     assert queued["form"]["phone_number"] == "tel:+16175550150"
     assert queued["form"]["call_parameters"] == '{"scenario":"happy"}'
-    assert stack.state_store(run.dag_id, run.run_id, "call") == {"fuse_call_id": queued["call_ids"][0]}
+    (stored,) = stack.state_store(run.dag_id, run.run_id, "call").items()
+    assert stored == ("fuse_call_id", {"call_id": queued["call_ids"][0], "try_number": 1, "max_tries": 0})
     figures.check_calls(run.sim.ledger())
 
 
@@ -449,7 +457,7 @@ def test_a_worker_killed_after_queueing_is_retried_and_reattaches(
     call_id = queued["call_ids"][0]
     # The evidence that try 1 queued: its stored call id at the kill (a SIGKILLed process may lose its
     # last log lines, so try 1's log is not asked), and the ledger's one queue request.
-    assert run.notes["stored"]["fuse_call_id"] == call_id, "killed after the call id was stored"
+    assert run.notes["stored"]["fuse_call_id"]["call_id"] == call_id, "killed after the call id was stored"
     first, second = stack.tries(run.dag_id, run.run_id, "call")
     assert (first["state"], second["state"]) == ("failed", "success")
     if name == "crash_task":  # its supervisor lived to log how the task process died
@@ -520,6 +528,35 @@ def test_the_triggerer_killed_mid_wait_and_restarted_finishes_the_task(
     )
     figures.check_calls(sim.ledger())
     figures.crash("triggerer SIGKILLed mid-wait and restarted")
+
+
+@pytest.mark.parametrize("name", NOTIFIERS)
+def test_a_failure_callback_run_again_by_the_dag_processor_queues_one_call(
+    stack: AirflowStack, runs: dict[str, Run], home: Path, name: str
+) -> None:
+    """The task runner pages, then its worker dies before reporting the failure; after the heartbeat
+    timeout the dag-processor runs the same callback for the same try, and finds the page placed."""
+    run = runs[name]
+    ti = finish(stack, run, timeout=180)
+    assert run.notes.get("killed"), "the worker was never killed in its failure callback"
+    assert ti["state"] == "failed"
+
+    def dag_processor_log() -> str:
+        return "".join(
+            p.read_text(errors="replace") for p in (home / "logs" / "dag_processor").rglob("*.log")
+        )
+
+    # Airflow's own line, logged once the notifier (callback 0) has returned: the callbacks ran again.
+    ran_again = "Executing Task callback at index 1: hold_in_the_worker"
+    wait_for(
+        "the dag-processor to run the failure callbacks again", lambda: ran_again in dag_processor_log(), 120
+    )
+    pages = run.sim.ledger("queue")
+    assert len(pages) == 1, f"{len(pages)} pages for one failure (the code before issue 12 placed 3 here)"
+    assert pages[0]["processed"] and pages[0]["time"] < run.notes["killed_at"]
+    assert "a call to +1617***0150 was already placed for this failure" in dag_processor_log()
+    figures.check_calls(run.sim.ledger())
+    figures.crash("worker SIGKILLed in a failure callback, run again by the dag-processor")
 
 
 # --- hygiene and cleanup ----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -165,3 +165,188 @@ def test_process_memory_is_kept_per_scope(monkeypatch: pytest.MonkeyPatch) -> No
     resume.queue_call_once(first, lambda: "5")
     assert resume.already_sent(resume.ProcessMemory(("event", 1)))
     assert not resume.already_sent(resume.ProcessMemory(("event", 2)))
+
+
+# --- records stamped with the try, retry or clear ----------------------------------------------------
+
+
+class TI:
+    def __init__(self, try_number: int, max_tries: int):
+        self.try_number, self.max_tries = try_number, max_tries
+
+
+def stamped(store: FakeStore, try_number: int, max_tries: int) -> resume.TaskMemory:
+    return resume.TaskMemory({"task_state_store": store, "ti": TI(try_number, max_tries)})  # type: ignore[typeddict-item]
+
+
+def test_records_carry_the_try_that_wrote_them_and_its_max_tries() -> None:
+    store = FakeStore()
+    assert resume.queue_call_once(stamped(store, 2, 3), lambda: "42") == "42"
+    assert store.data == {resume.CALL_ID_KEY: {"call_id": "42", "try_number": 2, "max_tries": 3}}
+    sent = FakeStore()
+
+    def lost() -> str:
+        raise FuseConnectionError("read timeout", reached_fuse=True)
+
+    with pytest.raises(FuseConnectionError):
+        resume.queue_call_once(stamped(sent, 1, 3), lost)
+    assert sent.data[resume.QUEUE_SENT_KEY]["max_tries"] == 3
+
+
+@pytest.mark.parametrize(
+    ("record", "now", "cleared"),
+    [
+        ({"max_tries": 3}, (2, 3), False),  # an automatic retry keeps max_tries
+        ({"max_tries": 3}, (3, 5), True),  # a clear sets it to try_number + retries
+        ({}, (3, 5), False),  # written before 0.2: resumed as it always was
+        ({"max_tries": 3}, None, False),  # no task instance to compare with
+    ],
+)
+def test_a_clear_is_told_from_a_retry_by_max_tries(
+    record: dict[str, Any], now: tuple[int, int] | None, cleared: bool
+) -> None:
+    mem = stamped(FakeStore(), *now) if now else resume.TaskMemory({"task_state_store": FakeStore()})  # type: ignore[typeddict-item]
+    assert resume.cleared_since(record, mem) is cleared
+
+
+def test_the_bare_id_and_time_of_earlier_releases_read_as_records() -> None:
+    assert resume.call_record("7") == {"call_id": "7"}
+    assert resume.call_record({"call_id": 7, "max_tries": 2}) == {"call_id": "7", "max_tries": 2}
+    assert resume.sent_marker("2026-06-02T16:00:00+00:00") == {"at": "2026-06-02T16:00:00+00:00"}
+
+
+def test_a_cleared_call_fuse_no_longer_knows_counts_as_ended() -> None:
+    from airflow_provider_fuse.exceptions import FuseNotFoundError
+
+    store = FakeStore({resume.CALL_ID_KEY: {"call_id": "7", "try_number": 1, "max_tries": 2}})
+
+    def gone(call_id: str) -> CallDetails:
+        raise FuseNotFoundError("404")
+
+    assert resume.resume_call(stamped(store, 2, 3), gone, redial_on_retry=False, what="x", log=LOG) is None
+
+
+# --- retention -------------------------------------------------------------------------------------
+
+
+class Task:
+    def __init__(self, **kwargs: Any):
+        self.retries = 0
+        self.retry_delay = timedelta(minutes=5)
+        self.retry_exponential_backoff = 0
+        self.max_retry_delay = None
+        self.execution_timeout = None
+        vars(self).update(kwargs)
+
+
+HOUR = 3600.0
+
+
+def test_retention_is_never_shorter_than_the_deployment_default() -> None:
+    assert resume.retention(Task(), HOUR, 0.0) == timedelta(days=30)
+
+
+def test_retention_covers_every_retry_and_its_delay() -> None:
+    task = Task(retries=10, retry_delay=timedelta(days=5))
+    kept = resume.retention(task, HOUR, 0.0)
+    assert timedelta(days=50) < kept < timedelta(days=70)
+
+
+def test_retention_covers_exponential_delays_up_to_their_ceiling() -> None:
+    task = Task(retries=8, retry_exponential_backoff=2.0, max_retry_delay=timedelta(days=7))
+    assert resume.retention(task, HOUR, 0.0) >= timedelta(days=56)
+
+
+def test_retention_covers_long_tries_and_late_calls() -> None:
+    slow = Task(retries=3, execution_timeout=timedelta(days=10))
+    assert resume.retention(slow, HOUR, None) >= timedelta(days=40)
+    assert resume.retention(Task(), 90 * 86400.0, 0.0) > timedelta(days=90)
+
+
+def test_a_deployment_that_never_expires_keys_gets_never_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk import NEVER_EXPIRE
+
+    monkeypatch.setenv("AIRFLOW__STATE_STORE__DEFAULT_RETENTION_DAYS", "0")
+    assert resume.retention(Task(retries=3), HOUR, 0.0) is NEVER_EXPIRE
+
+
+def test_calls_end_when_fuse_stops_attempting() -> None:
+    from airflow_provider_fuse.models import CallRequest
+
+    now = NOW.timestamp()
+    later = CallRequest(
+        "+16175550101", start_timestamp=int(now) + 86400, max_attempts=3, reattempt_wait=600, now=NOW
+    )
+    ended = resume.calls_end_within([later], now)
+    assert ended == 86400 + 2 * 600 + resume.LAST_ATTEMPT_SECONDS
+    capped = CallRequest(
+        "+16175550101", end_timestamp=int(now) + 7200, max_attempts=10, reattempt_wait=3600, now=NOW
+    )
+    assert resume.calls_end_within([capped], now) == 7200 + resume.LAST_ATTEMPT_SECONDS
+
+
+def test_the_task_memory_writes_with_its_retention() -> None:
+    calls: list[dict[str, Any]] = []
+
+    class Store(FakeStore):
+        def set(self, key: str, value: Any, **kwargs: Any) -> None:
+            calls.append(kwargs)
+            super().set(key, value)
+
+    resume.TaskMemory({"task_state_store": Store()}, timedelta(days=40)).set("k", 1)  # type: ignore[typeddict-item]
+    assert calls == [{"retention": timedelta(days=40)}]
+
+
+# --- memories for callbacks ---------------------------------------------------------------------------
+
+
+class Variables:
+    """``airflow.sdk.Variable``'s class methods over a dict, counting reads."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.reads = 0
+
+    def get(self, key: str, default: Any = None, deserialize_json: bool = False) -> Any:
+        self.reads += 1
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
+def test_shared_memory_reads_its_variable_once_and_deletes_it_when_empty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import airflow.sdk
+
+    variables = Variables()
+    monkeypatch.setattr(airflow.sdk, "Variable", variables)
+    shared = resume.SharedMemory("fuse_notifier_x", {"dag_id": "d"}, LOG)
+    assert shared.get("a") is None and shared.get("b") is None
+    shared.set("a", 1)
+    assert variables.values == {"fuse_notifier_x": {"dag_id": "d", "memory": {"a": 1}}}
+    assert resume.SharedMemory("fuse_notifier_x", {}, LOG).get("a") == 1
+    shared.delete("a")
+    assert variables.values == {} and variables.reads == 2
+
+
+def test_layered_memory_reads_the_first_that_knows_and_writes_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resume, "_process_memory", {})
+    first, second = resume.ProcessMemory("one"), resume.ProcessMemory("two")
+    second.set("k", "from two")
+    both = resume.LayeredMemory(first, second)
+    assert both.get("k") == "from two"
+    both.set("k", "new")
+    assert (first.get("k"), second.get("k")) == ("new", "new")
+    both.delete("k")
+    assert both.get("k") is None
+
+
+def test_a_retention_beyond_any_date_never_expires() -> None:
+    from airflow.sdk import NEVER_EXPIRE
+
+    assert resume.retention(Task(retries=10**6, retry_delay=timedelta(days=1)), HOUR, 0.0) is NEVER_EXPIRE

@@ -13,8 +13,9 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 
+from airflow_provider_fuse.notifications.fuse import FuseCallNotifier
 from airflow_provider_fuse.operators.fuse import QueueCallOperator, QueueCallsOperator
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -87,3 +88,36 @@ for name, reupload in CAMPAIGNS.items():
             retries=1,
             retry_delay=timedelta(seconds=1),
         )
+
+# A failure callback run twice for one failure: by the task runner, whose whole worker the suite then
+# kills (so the failure is never reported), and, after the heartbeat timeout, by the dag-processor.
+NOTIFIERS = ["notifier_heartbeat"]
+
+
+def hold_in_the_worker(context: Any) -> None:
+    """After the notifier: keep the task runner alive until the suite kills it; a no-op elsewhere."""
+    import time
+
+    import setproctitle
+
+    if setproctitle.getproctitle().startswith("airflow worker"):
+        time.sleep(600)
+
+
+for name in NOTIFIERS:
+    with DAG(
+        dag_id=f"fuse_sys_{name}", schedule=None, start_date=START, catchup=False, tags=["fuse-system-tests"]
+    ):
+        page = FuseCallNotifier(
+            application_id=1001,
+            deployment_id=2002,
+            phone_number="+16175550150",
+            variables={"task": "{{ ti.task_id }}", "try": "{{ ti.try_number }}"},
+            fuse_conn_id=f"fuse_{name}",
+        )
+
+        @task(task_id="call", retries=0, on_failure_callback=[page, hold_in_the_worker])
+        def fail() -> None:
+            raise RuntimeError("the nightly load failed")
+
+        fail()

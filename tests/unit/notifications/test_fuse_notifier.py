@@ -121,3 +121,19 @@ def test_an_ambiguous_failure_is_not_retried_by_a_repeated_callback() -> None:
         note(failure_context())
         note(failure_context())
     assert m.call_count == 1
+
+
+def test_a_dag_run_that_fails_again_after_a_clear_calls_again() -> None:
+    """DAG-level callbacks have no try number: the run's clear_number tells the failures apart."""
+
+    def dag_failure(clear_number: int) -> dict[str, Any]:
+        run = SimpleNamespace(run_id="manual__1", clear_number=clear_number)
+        return {"dag_run": run, "run_id": "manual__1", "dag": DAG("nightly_load", schedule=None)}
+
+    note = FuseCallNotifier(application_id=11, deployment_id=22, phone_number="+16175551234")
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, json={"call_id": 1})
+        note(dag_failure(0))
+        note(dag_failure(0))
+        note(dag_failure(1))
+    assert m.call_count == 2

@@ -228,7 +228,7 @@ async def test_an_unexpected_failure_ends_the_wait_instead_of_hanging(
 ) -> None:
     ids = queue(sim, {"+16175550101": "answer"})
 
-    async def broken(self: Any, call_id: str) -> Any:
+    async def broken(self: Any, call_id: str, **kwargs: Any) -> Any:
         raise KeyError("surprise")
 
     monkeypatch.setattr(FuseHook, "aget_call", broken)
