@@ -296,6 +296,19 @@ def log(stack: AirflowStack, run: Run, try_number: int) -> str:
     return stack.log(run.dag_id, run.run_id, "call", try_number)
 
 
+#: apache/airflow#72716 (open in 3.3.x): the scheduler processes the "success" with which a deferring
+#: try's process exits only after the resumed try is already running, and marks that try FAILED.
+STALE_DEFER_EXIT = "finished with state success, but the task instance's state attribute is running"
+
+
+def xfail_if_airflow_failed_the_resumed_try(stack: AirflowStack, run: Run) -> None:
+    """Report Airflow's own race as such, never a provider failure: only where the scheduler says so."""
+    scheduler = (stack.home / "scheduler.log").read_text(errors="replace")
+    ti = f"<TaskInstance: {run.dag_id}.call {run.run_id} "
+    if any(ti in line and STALE_DEFER_EXIT in line for line in scheduler.splitlines()):
+        pytest.xfail(f"Airflow failed the resumed try of {run.dag_id} itself (apache/airflow#72716)")
+
+
 # --- the happy path and the faults ------------------------------------------------------------
 
 
@@ -427,6 +440,8 @@ def test_a_429_storm_with_long_retry_after_does_not_stretch_the_deadline(
     assert ti["state"] == "failed"
     events = stack.log_events(run.dag_id, run.run_id, "call", ti["try_number"])
     text = log(stack, run, ti["try_number"])
+    if "FuseWaitTimeout" not in text:
+        xfail_if_airflow_failed_the_resumed_try(stack, run)
     assert "FuseWaitTimeout" in text and "NOT cancelled" in text
     (queued,) = run.sim.ledger("queue")
     deadline = queued["time"] + SCENARIOS[name]["timeout"]
@@ -490,8 +505,10 @@ def test_a_campaign_task_killed_between_uploads_never_uploads_a_chunk_twice(
     rows = figures.check_campaign_rows(uploads)
     second = log(stack, run, 2)
     if reupload:
-        assert (ti["state"], ti["try_number"]) == ("success", 2)
         assert len(rows) == 6 and "Resuming: 1 of 3 chunks" in second
+        if ti["state"] == "failed":
+            xfail_if_airflow_failed_the_resumed_try(stack, run)
+        assert (ti["state"], ti["try_number"]) == ("success", 2)
     else:
         assert (ti["state"], ti["try_number"]) == ("failed", 2)
         assert len(rows) == 2 and "reupload_unanswered" in second
