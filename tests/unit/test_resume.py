@@ -263,11 +263,16 @@ def test_retention_covers_long_tries_and_late_calls() -> None:
     assert resume.retention(Task(), 90 * 86400.0, 0.0) > timedelta(days=90)
 
 
-def test_a_deployment_that_never_expires_keys_gets_never_expire(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk import NEVER_EXPIRE
+def test_never_expire_is_airflows_own_object() -> None:
+    sdk = pytest.importorskip("airflow.sdk")
+    if not hasattr(sdk, "NEVER_EXPIRE"):
+        pytest.skip("NEVER_EXPIRE arrived with the task state store in Airflow 3.3")
+    assert resume.NEVER_EXPIRE is sdk.NEVER_EXPIRE
 
+
+def test_a_deployment_that_never_expires_keys_gets_never_expire(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__STATE_STORE__DEFAULT_RETENTION_DAYS", "0")
-    assert resume.retention(Task(retries=3), HOUR, 0.0) is NEVER_EXPIRE
+    assert resume.retention(Task(retries=3), HOUR, 0.0) is resume.NEVER_EXPIRE
 
 
 def test_calls_end_when_fuse_stops_attempting() -> None:
@@ -347,6 +352,4 @@ def test_layered_memory_reads_the_first_that_knows_and_writes_all(monkeypatch: p
 
 
 def test_a_retention_beyond_any_date_never_expires() -> None:
-    from airflow.sdk import NEVER_EXPIRE
-
-    assert resume.retention(Task(retries=10**6, retry_delay=timedelta(days=1)), HOUR, 0.0) is NEVER_EXPIRE
+    assert resume.retention(Task(retries=10**6, retry_delay=timedelta(days=1)), HOUR, 0.0) is resume.NEVER_EXPIRE
