@@ -53,12 +53,12 @@ def wait_settings(task: Any, hook: FuseHook) -> tuple[float, float | None]:
     return validation.wait_settings(task.poll_interval, task.timeout, loopback=hook.settings.loopback)
 
 
-def task_memory(task: Any, context: Context, requests: Sequence[CallRequest]) -> TaskMemory:
+def task_memory(task: Any, hook: FuseHook, context: Context, requests: Sequence[CallRequest]) -> TaskMemory:
     """The task instance's memory, whose keys outlive every retry of ``task`` and its calls."""
     from airflow_provider_fuse import resume
 
     calls = resume.calls_end_within(requests, time.time())
-    wait = wait_settings(task)[1] if task.wait_for_completion else 0.0
+    wait = wait_settings(task, hook)[1] if task.wait_for_completion else 0.0
     return resume.TaskMemory(context, resume.retention(task, calls, wait))
 
 
@@ -168,7 +168,7 @@ class QueueCallOperator(BaseOperator):
         for note in request.calling_notes:
             self.log.warning("Calling hours: %s", note)
         self._ti = context["ti"]  # where the call id goes as soon as Fuse answers it
-        call_id = self._resume_or_queue(hook, request, task_memory(self, context, [request]))
+        call_id = self._resume_or_queue(hook, request, task_memory(self, hook, context, [request]))
         if not self.wait_for_completion:
             return {"call_id": call_id}
         return self._wait(hook, call_id)
@@ -375,7 +375,7 @@ class QueueCallsOperator(BaseOperator):
         if not plan.chunks:
             self.log.warning("The campaign has no rows: no call to place.")
             return CampaignResult(0, ()).to_xcom()
-        memory = task_memory(self, context, [chunk.requests[0] for chunk in plan.chunks])
+        memory = task_memory(self, hook, context, [chunk.requests[0] for chunk in plan.chunks])
         self._ti = context["ti"]  # where each chunk's ids go as soon as Fuse answers them
         records = self._resume_or_queue(hook, plan, memory)
         calls = plan.calls_in_row_order([record["call_ids"] for record in records])

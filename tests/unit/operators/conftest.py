@@ -1,16 +1,10 @@
-"""The operator tests poll a mocked Fuse every few milliseconds, which the polling limits refuse for any
-host but loopback; here they are lifted. The limits themselves are tested in tests/attack/test_bad_input.py
-and tests/unit/test_validation.py.
-"""
+"""The operator tests poll a mocked Fuse every few milliseconds: the polling limits are lifted here."""
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_provider_fuse import validation
-
 
 @pytest.fixture(autouse=True)
-def _no_polling_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(validation, "MIN_POLL_INTERVAL", 0.0)
-    monkeypatch.setattr(validation, "MAX_REQUESTS_PER_SECOND", float("inf"))
+def _no_polling_limits(no_polling_limits: None) -> None:
+    """Every operator test polls as fast as it likes (see the root conftest's ``no_polling_limits``)."""
