@@ -16,7 +16,7 @@ line after it). The task's result is a :class:`CampaignResult`, stored in XCom a
         "skipped_count": 3,               # all rows not queued
     }
 
-``phone`` is masked, as Fuse reports it (``1617***1234``; as queued, ``+1617***1234``, when the
+``phone`` is masked, as Fuse reports it (``16***234``; as queued, ``+16***234``, when the
 task did not wait), ``status`` is Fuse's (``"unknown"`` when never read) and ``attempts`` may be
 None. ``CampaignResult.from_xcom(value)`` reads it back; ``row`` points into the input.
 """
@@ -26,11 +26,13 @@ from __future__ import annotations
 import ast
 import csv
 import hashlib
+import hmac
 import io
 import json
+import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any, NamedTuple, TypedDict
@@ -38,7 +40,14 @@ from typing import Any, NamedTuple, TypedDict
 from airflow_provider_fuse import exceptions, phone, protocol
 from airflow_provider_fuse.fields import ROW_FIELDS
 from airflow_provider_fuse.models import CallRequest, CallStatus
-from airflow_provider_fuse.validation import VARIABLE_NAME, CallOptions, bounded_int, number
+from airflow_provider_fuse.urls import check_call_id
+from airflow_provider_fuse.validation import (
+    VARIABLE_NAME,
+    CallOptions,
+    bounded_int,
+    check_variable_names,
+    number,
+)
 
 __all__ = [
     "CampaignCall",
@@ -61,6 +70,9 @@ MAX_SKIPPED_IN_RESULT = 1_000
 UNKNOWN = "unknown"
 # Where rows_from_csv leaves the cells of a row longer than the header, for validation to report.
 _EXTRA_CELLS = "\x00extra cells"
+# Keys chunk fingerprints when the caller gives no secret: nobody, this process included after a
+# restart, can recompute them.
+_PROCESS_KEY = secrets.token_bytes(32)
 
 
 # --- reading rows ------------------------------------------------------------------------------
@@ -87,9 +99,19 @@ def rows_from_value(value: Any) -> list[Any]:
 def rows_from_csv(text: str) -> list[dict[str, Any]]:
     """Rows of a campaign CSV: a header row with ``phone_number``; other columns are variables.
 
-    ``caller_id`` and ``post_dial`` columns are optional; empty cells are left out.
+    ``caller_id`` and ``post_dial`` columns are optional; empty cells are left out. An error names
+    a line or a column, never the content of a cell: the text may be any file on the worker.
     """
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    try:
+        return _read_rows(reader)
+    except csv.Error as err:  # its messages quote no content, only the rule broken
+        raise exceptions.FuseValidationError(
+            "calls", f"CSV line {reader.line_num}", f"It cannot be read as CSV ({err})."
+        ) from None
+
+
+def _read_rows(reader: Any) -> list[dict[str, Any]]:
     header = [name.strip() for name in next(reader, [])]
     _check_header(header)
     rows: list[dict[str, Any]] = []
@@ -111,10 +133,10 @@ def rows_from_csv(text: str) -> list[dict[str, Any]]:
 
 
 def _check_header(header: list[str]) -> None:
-    if "phone_number" not in header:
+    if "phone_number" not in header:  # maybe no campaign file at all: its first line is not shown
         raise exceptions.FuseValidationError(
             "calls",
-            f"a CSV header of {header[:8]}",
+            f"a CSV file whose first line holds {len(header)} column(s), none named phone_number",
             "The first line names the columns: phone_number, optionally caller_id and post_dial, "
             "and every other column is a variable.",
         )
@@ -126,6 +148,7 @@ def _check_header(header: list[str]) -> None:
                 "Column names are unique; variable columns start with a letter or '_', then letters, "
                 "digits or '_' (at most 64).",
             )
+    check_variable_names(name for name in header if name not in ROW_FIELDS)
 
 
 _CALLS_ALLOWED = (
@@ -196,10 +219,14 @@ class ValidRow:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One bulk upload: rows sharing one dialing window, at most ``chunk_size`` of them."""
+    """One bulk upload: rows sharing one dialing window, at most ``chunk_size`` of them.
+
+    ``key`` keys the fingerprint (:func:`fingerprint_key`); it is never shown.
+    """
 
     index: int
     rows: tuple[ValidRow, ...]
+    key: bytes = field(default=_PROCESS_KEY, repr=False, compare=False)
 
     @property
     def requests(self) -> list[CallRequest]:
@@ -212,10 +239,28 @@ class Chunk:
 
     @cached_property
     def fingerprint(self) -> str:
-        """A digest of what the upload asks for, so a retry can tell the same chunk from another."""
+        """A keyed digest of what the upload asks for, so a retry can tell the same chunk from another.
+
+        It is stored in the task state store beside masked numbers: unkeyed, a brute force over the
+        hidden digits would confirm the full number (and PCI variables). Keyed, it confirms nothing.
+        """
         content = [[row.request.tel_uri, row.request.variables] for row in self.rows]
         encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
-        return hashlib.sha256(encoded).hexdigest()[:16]
+        return hmac.new(self.key, encoded, hashlib.sha256).hexdigest()[:32]
+
+
+def fingerprint_key(secret: str | None) -> bytes:
+    """The key of chunk fingerprints, derived from a secret the metadata database does not hold.
+
+    The operator gives the connection's developer key, so every try of a task derives the same key
+    (a key rotated between tries makes a retry refuse, as if the rows had changed: nothing is sent).
+    Without a secret, a key random to this process: fingerprints then match within it only.
+    """
+    if secret is None:
+        return _PROCESS_KEY
+    return hmac.new(
+        secret.encode(), b"airflow-provider-fuse: campaign chunk fingerprint", hashlib.sha256
+    ).digest()
 
 
 @dataclass(frozen=True)
@@ -282,6 +327,8 @@ def plan_campaign(
     skip_invalid: bool = False,
     allow_duplicates: bool = False,
     default_region: str = "US",
+    variables_field: str = protocol.DEFAULT_VARIABLES_FIELD,
+    secret: str | None = None,
     now: datetime,
 ) -> CampaignPlan:
     """Validate every row, then group and chunk the valid ones; raise before anything is sent.
@@ -289,14 +336,16 @@ def plan_campaign(
     ``settings`` are the :class:`~airflow_provider_fuse.validation.CallOptions` shared by every row
     (``start_timestamp`` to ``timezone``), as rendered. A bad setting is raised once, before any
     row is read; bad rows are raised together (:class:`FuseInvalidRowsError`) unless ``skip_invalid``.
-    Chunks depend only on the rows and settings, so a retried task computes the same ones.
+    ``variables_field`` is the connection's (no variable may take its name); ``secret`` keys the
+    chunk fingerprints (:func:`fingerprint_key`). Chunks depend only on the rows, settings and
+    secret, so a retried task computes the same ones.
     """
     options = CallOptions.validate(**settings, now=now)
     valid: list[ValidRow] = []
     errors: list[RowError] = []
     first_row_of: dict[tuple[str, str | None], int] = {}
     for index, row in enumerate(rows, start=1):
-        checked = _validate_row(index, row, options, default_region, now)
+        checked = _validate_row(index, row, options, default_region, variables_field, now)
         if isinstance(checked, ValidRow):
             callee = (checked.request.phone_number, checked.request.post_dial)
             first = first_row_of.setdefault(callee, index)
@@ -315,7 +364,7 @@ def plan_campaign(
         )
     if errors and not valid:
         raise _invalid_rows(errors, len(rows), "No row is valid, so nothing was sent:")
-    return CampaignPlan(len(rows), _chunk(valid, chunk_size), tuple(errors))
+    return CampaignPlan(len(rows), _chunk(valid, chunk_size, fingerprint_key(secret)), tuple(errors))
 
 
 def _invalid_rows(errors: Sequence[RowError], total: int, advice: str) -> exceptions.FuseInvalidRowsError:
@@ -323,7 +372,7 @@ def _invalid_rows(errors: Sequence[RowError], total: int, advice: str) -> except
 
 
 def _validate_row(
-    index: int, row: Any, options: CallOptions, region: str, now: datetime
+    index: int, row: Any, options: CallOptions, region: str, variables_field: str, now: datetime
 ) -> ValidRow | RowError:
     if not isinstance(row, Mapping):
         return RowError(
@@ -343,7 +392,11 @@ def _validate_row(
         )
     try:
         request = CallRequest.with_options(
-            options, **{"phone_number": None, **row}, default_region=region, now=now
+            options,
+            **{"phone_number": None, **row},
+            default_region=region,
+            variables_field=variables_field,
+            now=now,
         )
     except exceptions.FuseValidationError as error:
         return RowError(index, error.field, str(error))
@@ -368,7 +421,7 @@ def _group(request: CallRequest, options: CallOptions) -> tuple[str, ...]:
     return phone.time_zones(request.phone_number)
 
 
-def _chunk(rows: Iterable[ValidRow], size: int) -> tuple[Chunk, ...]:
+def _chunk(rows: Iterable[ValidRow], size: int, key: bytes) -> tuple[Chunk, ...]:
     """Groups in order of first appearance, each cut into chunks of ``size`` rows in row order."""
     groups: dict[tuple[str, ...], list[ValidRow]] = {}
     for row in rows:
@@ -376,7 +429,7 @@ def _chunk(rows: Iterable[ValidRow], size: int) -> tuple[Chunk, ...]:
     chunks: list[Chunk] = []
     for members in groups.values():
         for start in range(0, len(members), size):
-            chunks.append(Chunk(len(chunks), tuple(members[start : start + size])))
+            chunks.append(Chunk(len(chunks), tuple(members[start : start + size]), key))
     return tuple(chunks)
 
 
@@ -404,10 +457,11 @@ def pack_ids(ids: Iterable[str | int]) -> list[str | list[int]]:
     """Runs of consecutive decimal ids as ``[first, count]``, other ids as strings.
 
     Bulk uploads usually get consecutive ids, so 10,000 of them pack into a few bytes of trigger
-    arguments (some databases cap those at 64 KB).
+    arguments (some databases cap those at 64 KB). Every id must be a usable call id
+    (:func:`~airflow_provider_fuse.urls.check_call_id`), else ``FuseValidationError``.
     """
     packed: list[str | list[int]] = []
-    for item in map(str, ids):
+    for item in (check_call_id(value) for value in ids):
         last = packed[-1] if packed else None
         if item.isdigit() and item == str(int(item)):
             if isinstance(last, list) and last[0] + last[1] == int(item):

@@ -16,25 +16,11 @@ from typing import Any
 
 from airflow_provider_fuse import CONN_TYPE, protocol
 from airflow_provider_fuse.exceptions import FuseConnectionSettingError
-from airflow_provider_fuse.urls import Url, check_call_id, check_url
+from airflow_provider_fuse.urls import Url, check_call_id, check_url, is_loopback_host
 
 DEFAULT_API_PATH = "/api"
 _NUMBER = re.compile(r"\s*[0-9]+(?:\.[0-9]+)?\s*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-#: The fields of a queue or bulk request (compared in lower case): the variables field is none of them.
-_REQUEST_FIELDS = frozenset(
-    {
-        protocol.PHONE_NUMBER,
-        protocol.BULK_DESTINATION_COLUMN,
-        protocol.START_TIMESTAMP,
-        protocol.END_TIMESTAMP,
-        protocol.MAX_ATTEMPTS,
-        protocol.REATTEMPT_WAIT,
-        protocol.RESULT_URL,
-        protocol.IS_PCI,
-        protocol.BULK_CSV_FIELD,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -146,7 +132,7 @@ VARIABLES_FIELD = Extra(
     pattern=r"[A-Za-z_][A-Za-z0-9_.\[\]-]{0,63}",
     rule="a form-field name (letters, digits, '_', '-', '.', '[', ']'; at most 64) that is not one of "
     "the queue request's own fields",
-    reserved=_REQUEST_FIELDS,
+    reserved=protocol.REQUEST_FIELDS,
 )
 EXTRAS = (REQUEST_TIMEOUT, CONNECT_TIMEOUT, RETRY_LIMIT, DEFAULT_REGION, VARIABLES_FIELD)
 
@@ -203,6 +189,11 @@ class FuseSettings:
         """The HTTP Basic ``Authorization`` header (UTF-8, RFC 7617), for both HTTP clients."""
         token = base64.b64encode(f"{self.login}:{self.password}".encode()).decode()
         return f"Basic {token}"
+
+    @property
+    def loopback(self) -> bool:
+        """Whether Fuse is on this machine (the FuseSimulator): polling limits do not apply to it."""
+        return is_loopback_host(check_url(self.base_url, field="host").host)
 
     def status_url(self, call_id: str | int) -> str:
         """The call's status resource (what the hook polls and the extra link shows)."""

@@ -25,7 +25,15 @@ from airflow_provider_fuse.phone import (
     split_tel_uri,
     to_e164,
 )
-from airflow_provider_fuse.validation import MAX_UNIX_SECONDS, CallOptions, blank, iso, parse_variables
+from airflow_provider_fuse.urls import check_call_id
+from airflow_provider_fuse.validation import (
+    MAX_UNIX_SECONDS,
+    CallOptions,
+    blank,
+    check_variable_names,
+    iso,
+    parse_variables,
+)
 
 __all__ = ["CallDetails", "CallDetailsDict", "CallEvent", "CallRequest", "CallStatus"]
 
@@ -109,12 +117,13 @@ class CallRequest:
         variables: Mapping[str, Any] | str | None = None,
         *,
         default_region: str = "US",
+        variables_field: str = protocol.DEFAULT_VARIABLES_FIELD,
         now: datetime,
     ) -> CallRequest:
         """A request for one more callee under options already validated (a campaign's rows)."""
         request = cls.__new__(cls)
         destination = _destination(phone_number, caller_id, post_dial, default_region)
-        request._settle(destination, parse_variables(variables), options, now)
+        request._settle(destination, parse_variables(variables, variables_field), options, now)
         return request
 
     def _settle(
@@ -185,7 +194,12 @@ class CallRequest:
         return mask_phone(self.phone_number)
 
     def to_form(self, variables_field: str = protocol.DEFAULT_VARIABLES_FIELD) -> dict[str, str]:
-        """Exactly the form fields of a Fuse queue request, as strings; unset options are left out."""
+        """Exactly the form fields of a Fuse queue request, as strings; unset options are left out.
+
+        ``variables_field`` is the connection's: no variable may be named like it (checked here,
+        before the hook sends anything).
+        """
+        check_variable_names(self.variables, variables_field)
         form = {protocol.PHONE_NUMBER: self.tel_uri}
         form.update(self.shared_form())
         if self.variables:
@@ -195,6 +209,9 @@ class CallRequest:
     def shared_form(self) -> dict[str, str]:
         """The fields a bulk upload applies to every row: window, attempts, callback, PCI."""
         return self.options.to_form()
+
+    def __repr__(self) -> str:
+        return f"CallRequest({self.describe()})"
 
     def describe(self) -> str:
         """A log line that names no full number and, for PCI calls, no variable names."""
@@ -239,9 +256,13 @@ class CallDetailsDict(TypedDict):
     events: list[CallEventDict]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CallDetails:
-    """A call's state, parsed from Fuse's ``call_details``; unknown fields are kept in ``extra``."""
+    """A call's state, parsed from Fuse's ``call_details``; unknown fields are kept in ``extra``.
+
+    Any answer gives a value: a field this provider cannot read (a 5,000-digit count, a list where
+    text belongs) is None, and its repr masks the number as ``to_dict()`` does.
+    """
 
     call_id: str | None
     status: str
@@ -281,10 +302,9 @@ class CallDetails:
             raise exceptions.FuseResponseError(
                 f"Fuse's status answer has no call_details object: {_shape(data)}"
             )
-        status = str(details.get("status") or "").strip()
-        call_id = details.get("call_id", call_id)
+        status = (_text(details.get("status")) or "").strip()
         return cls(
-            call_id=str(call_id) if call_id not in (None, "") else None,
+            call_id=_call_id(details.get("call_id"), call_id),
             status=status or "unknown",
             phone_number=_unquote(details.get("phone_number")),
             attempts=_int_or_none(details.get("attempts")),
@@ -297,6 +317,10 @@ class CallDetails:
             events=_events(details.get("events")),
             extra={k: v for k, v in details.items() if k not in cls._KNOWN},
         )
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in self.to_dict().items() if name != "events")
+        return f"CallDetails({fields}, events={len(self.events)})"
 
     @property
     def is_terminal(self) -> bool:
@@ -388,28 +412,47 @@ def _destination(
 
 # --- parsing helpers -------------------------------------------------------------------------
 
+#: Counts, durations and Unix times have far fewer digits; longer numbers are unreadable, not errors.
+_MAX_DIGITS = 18
+_WHOLE_NUMBER = re.compile(rf"\s*-?[0-9]{{1,{_MAX_DIGITS}}}\s*")
+
 
 def _shape(data: Any) -> str:
     if isinstance(data, Mapping):
-        return f"an object with keys {sorted(map(str, data))[:10]}"
+        return f"an object with keys {sorted(_text(key) or '?' for key in data)[:10]}"
     return f"a {type(data).__name__}"
 
 
+def _text(value: Any) -> str | None:
+    """A text field as Fuse may write it (a string or a whole number); None for anything else."""
+    if isinstance(value, str):
+        return value
+    number = _int_or_none(value)
+    return None if number is None else str(number)
+
+
+def _call_id(value: Any, asked: str | None) -> str | None:
+    """The id the answer names, if it is a usable call id; else the id that was asked for."""
+    try:
+        return check_call_id(value)
+    except exceptions.FuseValidationError:
+        return str(asked) if asked not in (None, "") else None
+
+
 def _unquote(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip().strip("'\"")
+    text = (_text(value) or "").strip().strip("'\"")
     return text or None
 
 
 def _int_or_none(value: Any) -> int | None:
+    """A whole number of at most ``_MAX_DIGITS`` digits (Python refuses to read 4,300+), else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        value = int(value)
+    if isinstance(value, int):
+        return value if abs(value) < 10**_MAX_DIGITS else None
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
         return int(value)
     return None
 
@@ -426,10 +469,10 @@ def _events(value: Any) -> tuple[CallEvent, ...]:
         return ()
     events = []
     for item in value:
-        if isinstance(item, Mapping) and item.get("event") is not None:
-            at = _datetime_or_none(item.get("timestamp"))
-            if at is not None:
-                events.append(CallEvent(str(item["event"]), at))
+        if isinstance(item, Mapping):
+            at, name = _datetime_or_none(item.get("timestamp")), _text(item.get("event"))
+            if at is not None and name is not None:
+                events.append(CallEvent(name, at))
     return tuple(events)
 
 

@@ -1,4 +1,10 @@
-"""Phone numbers: parsing Fuse's ``tel:`` URIs, normalising to E.164, and masking for logs."""
+"""Phone numbers: parsing Fuse's ``tel:`` URIs, normalising to E.164, and masking for logs.
+
+Masking (:func:`mask_phone`) hides at least half of a number's digits, shows at most 4 at each end
+(the end gets the larger share), and hides numbers of fewer than 8 digits entirely, so that a short
+number leaves as many candidates as a long one: ``+16175551234`` -> ``+16***234``, the 9-digit
+``+298212345`` -> ``+29***45``, a 15-digit number -> 3 and 4 digits.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,11 @@ class TelUri(NamedTuple):
     number: str
     caller_id: str | None = None
     post_dial: str | None = None
+
+    def __repr__(self) -> str:  # a repr reaches logs and errors: numbers masked, post-dial (a PIN?) hidden
+        caller_id = mask_phone(self.caller_id) if self.caller_id else None
+        post_dial = "***" if self.post_dial else None
+        return f"TelUri(number={mask_phone(self.number)!r}, caller_id={caller_id!r}, post_dial={post_dial!r})"
 
 
 def split_tel_uri(value: str) -> TelUri:
@@ -82,20 +93,31 @@ def check_post_dial(value: str) -> str:
     return cleaned
 
 
-def mask_phone(value: object) -> str:
-    """``+16175551234`` -> ``+1617***1234``: enough to recognise a number, not to dial it.
+#: Numbers with fewer digits are masked entirely; longer ones show at most half their digits.
+MIN_DIGITS_TO_SHOW_ANY = 8
+MAX_DIGITS_SHOWN_AT_AN_END = 4
+_MASKED = re.compile(r"\+?[0-9]{0,4}\*\*\*[0-9]{0,4}")
 
-    Anything after the number (``;ani=``, ``;postd=`` which may carry a PIN) is dropped.
+
+def mask_phone(value: object) -> str:
+    """``+16175551234`` -> ``+16***234``: enough to recognise a number, not to dial or guess it.
+
+    At least half the digits are hidden (see the module docstring). Anything after the number
+    (``;ani=``, ``;postd=`` which may carry a PIN) is dropped.
     """
     text = str(value).strip().strip("'")
     if text[:4].lower() == "tel:":
         text = text[4:]
     text = text.split(";", 1)[0].strip()
+    if _MASKED.fullmatch(text):  # read back from XCom or an event: masking it again would lose it
+        return text
     plus = "+" if text.startswith("+") else ""
-    digits = re.sub(r"\D", "", text)
-    if len(digits) < 8:
+    digits = re.sub(r"[^0-9]", "", text)
+    if len(digits) < MIN_DIGITS_TO_SHOW_ANY:
         return plus + "***"
-    return f"{plus}{digits[:4]}***{digits[-4:]}"
+    shown = min(len(digits) // 2, 2 * MAX_DIGITS_SHOWN_AT_AN_END)
+    tail = min((shown + 1) // 2, MAX_DIGITS_SHOWN_AT_AN_END)
+    return f"{plus}{digits[: shown - tail]}***{digits[-tail:]}"
 
 
 def time_zones(e164: str) -> tuple[str, ...]:

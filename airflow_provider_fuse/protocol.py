@@ -34,6 +34,23 @@ DEFAULT_VARIABLES_FIELD = "call_parameters"
 # column becomes an application variable of that name.
 BULK_DESTINATION_COLUMN = "destination"
 
+#: Every field of a queue or bulk_queue request, in lower case. No application variable may take one of
+#: these names (nor the variables field's): in the bulk CSV a ``destination`` variable becomes a second
+#: destination column, and Fuse would dial a number that skipped every check.
+REQUEST_FIELDS = frozenset(
+    {
+        PHONE_NUMBER,
+        BULK_DESTINATION_COLUMN,
+        START_TIMESTAMP,
+        END_TIMESTAMP,
+        MAX_ATTEMPTS,
+        REATTEMPT_WAIT,
+        RESULT_URL,
+        IS_PCI,
+        BULK_CSV_FIELD,
+    }
+)
+
 # The phone_number formats Fuse accepts (documented): digits, an optional ``tel:`` prefix and ``+``,
 # then an optional ``;ani=DIGITS`` (caller id, ``+`` allowed) and ``;postd=DTMF`` in the order of
 # Plum's example.

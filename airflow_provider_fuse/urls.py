@@ -105,11 +105,13 @@ def check_url(
 
 def check_call_id(value: object, field: str = "call_id") -> str:
     """A call id that can only name one call once placed in a URL path (``..`` would climb up)."""
-    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    text = value if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**64:
+        text = str(value)  # a longer int is no id, and str() refuses ints of 4,300+ digits
     if text is None or not _CALL_ID.fullmatch(text):
         raise FuseValidationError(
             field,
-            repr(value)[:40],
+            repr(text[:40]) if text is not None else f"a {type(value).__name__}",
             "Fuse call ids are 1 to 64 letters, digits, '-' or '_' (for example 4242).",
         )
     return text

@@ -13,7 +13,7 @@ import contextlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 #: Unix seconds beyond this are almost certainly milliseconds (it is the year 2286).
 MAX_UNIX_SECONDS = 9_999_999_999
+#: The shortest gap between two status requests for one call, and the most status requests per
+#: second a campaign's wait may send, unless Fuse is on this machine (the FuseSimulator): Plum
+#: publishes no rate limit and warns that floods make every call fail.
+MIN_POLL_INTERVAL = 1.0
+MAX_REQUESTS_PER_SECOND = 20.0
 # Decimal text as a template renders a number; no exponent, no "inf" or "nan".
 _DECIMAL = re.compile(r"\s*-?\d+(\.\d+)?\s*")
 _TIMESTAMP_ALLOWED = (
@@ -157,8 +162,8 @@ def path_id(field: str, value: Any) -> str:
     return text
 
 
-def parse_variables(value: Any) -> dict[str, Any]:
-    """Application variables: a dict (or its JSON text) of JSON values under usable names."""
+def parse_variables(value: Any, variables_field: str = protocol.DEFAULT_VARIABLES_FIELD) -> dict[str, Any]:
+    """Application variables: a dict (or its JSON text) of JSON values under usable, unreserved names."""
     value = blank(value)
     if value is None:
         return {}
@@ -176,6 +181,7 @@ def parse_variables(value: Any) -> dict[str, Any]:
                 f"key {str(key)[:70]!r}",
                 "Variable names start with a letter or '_', then letters, digits or '_' (at most 64).",
             )
+    check_variable_names(value, variables_field)
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as err:
@@ -185,6 +191,25 @@ def parse_variables(value: Any) -> dict[str, Any]:
             f"{_VARIABLES_ALLOWED} ({type(err).__name__})",
         ) from None
     return dict(value)
+
+
+def check_variable_names(
+    names: Iterable[str], variables_field: str = protocol.DEFAULT_VARIABLES_FIELD
+) -> None:
+    """Refuse a variable named like a field of the request (trimmed, any case): it would override it.
+
+    In a bulk upload a ``destination`` variable is a second destination column, and Fuse dials it. The
+    variables field is reserved too: the configured one (the connection's extra) and the default.
+    """
+    reserved = protocol.REQUEST_FIELDS | {protocol.DEFAULT_VARIABLES_FIELD, variables_field.strip().lower()}
+    for name in names:
+        if str(name).strip().lower() in reserved:
+            raise FuseValidationError(
+                "variables",
+                f"a variable named {str(name)[:70]!r}",
+                f"These names belong to the fields of Fuse's request and would override them: "
+                f"{', '.join(sorted(reserved))}. Rename the variable.",
+            )
 
 
 def callback_url(value: Any) -> str | None:
@@ -211,10 +236,36 @@ def parse_calling_hours(value: Any) -> CallingHours | None:
     return CallingHours.parse(value)
 
 
-def wait_settings(poll_interval: Any, timeout: Any) -> tuple[float, float | None]:
+def polling_interval(field: str, value: Any, *, loopback: bool) -> float:
+    """Seconds between two status requests: at least ``MIN_POLL_INTERVAL`` unless Fuse is on loopback."""
+    seconds = positive_number(field, value)
+    if seconds < MIN_POLL_INTERVAL and not loopback:
+        raise FuseValidationError(
+            field,
+            repr(value)[:40],
+            f"Give {MIN_POLL_INTERVAL:g} second or more: shorter intervals flood Fuse (they are allowed "
+            "only when the connection's host is loopback, such as the FuseSimulator).",
+        )
+    return seconds
+
+
+def request_rate(value: Any, *, loopback: bool) -> float:
+    """A campaign's status requests per second: above zero, at most the ceiling unless on loopback."""
+    allowed = f"Give a rate above zero and at most {MAX_REQUESTS_PER_SECOND:g} per second"
+    rate = positive_number("max_requests_per_second", value, allowed + ".")
+    if rate > MAX_REQUESTS_PER_SECOND and not loopback:
+        raise FuseValidationError(
+            "max_requests_per_second",
+            repr(value)[:40],
+            f"{allowed} (higher rates only when the connection's host is loopback, such as the FuseSimulator).",
+        )
+    return rate
+
+
+def wait_settings(poll_interval: Any, timeout: Any, *, loopback: bool) -> tuple[float, float | None]:
     """A wait's ``poll_interval`` and ``timeout`` (None: no deadline) in seconds."""
     checked_timeout = None if timeout is None else positive_number("timeout", timeout)
-    return positive_number("poll_interval", poll_interval), checked_timeout
+    return polling_interval("poll_interval", poll_interval, loopback=loopback), checked_timeout
 
 
 # --- the settings a call and a campaign share ------------------------------------------------------

@@ -63,3 +63,15 @@ def sim(fuse_simulator: FuseSimulator, monkeypatch: pytest.MonkeyPatch) -> FuseS
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """What the fault, crash and fuzz suites exercised (tests/figures.py), when they ran."""
     figures.report(lambda line: terminalreporter.write_line(f"fuse figures: {line}"))
+
+
+@pytest.fixture
+def no_polling_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lift the polling floor and the rate ceiling, for tests that poll a mocked remote Fuse quickly.
+
+    The limits themselves are tested in tests/attack/test_bad_input.py and tests/unit/test_validation.py.
+    """
+    from airflow_provider_fuse import validation
+
+    monkeypatch.setattr(validation, "MIN_POLL_INTERVAL", 0.0)
+    monkeypatch.setattr(validation, "MAX_REQUESTS_PER_SECOND", float("inf"))

@@ -6,11 +6,9 @@ phonenumbers and the trigger load only when a task runs.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
@@ -37,30 +35,30 @@ QUEUED_XCOM_KEY = "campaign_queued"
 RESULT_XCOM_KEY = "campaign_result"
 
 
-def check_task_settings(task: Any) -> None:
+def check_task_settings(task: Any, hook: FuseHook) -> None:
     """Fail on bad ids, poll interval, timeout or rate before any request (resuming sends one first)."""
-    from airflow_provider_fuse.validation import path_id, positive_number
+    from airflow_provider_fuse.validation import path_id, request_rate
 
     path_id("application_id", task.application_id)
     path_id("deployment_id", task.deployment_id)
-    wait_settings(task)
+    wait_settings(task, hook)
     if hasattr(task, "max_requests_per_second"):
-        positive_number("max_requests_per_second", task.max_requests_per_second, "Give a rate above zero.")
+        request_rate(task.max_requests_per_second, loopback=hook.settings.loopback)
 
 
-def wait_settings(task: Any) -> tuple[float, float | None]:
+def wait_settings(task: Any, hook: FuseHook) -> tuple[float, float | None]:
     """A task's ``poll_interval`` and ``timeout`` (None: no deadline) in seconds."""
     from airflow_provider_fuse import validation
 
-    return validation.wait_settings(task.poll_interval, task.timeout)
+    return validation.wait_settings(task.poll_interval, task.timeout, loopback=hook.settings.loopback)
 
 
-def task_memory(task: Any, context: Context, requests: Sequence[CallRequest]) -> TaskMemory:
+def task_memory(task: Any, hook: FuseHook, context: Context, requests: Sequence[CallRequest]) -> TaskMemory:
     """The task instance's memory, whose keys outlive every retry of ``task`` and its calls."""
     from airflow_provider_fuse import resume
 
     calls = resume.calls_end_within(requests, time.time())
-    wait = wait_settings(task)[1] if task.wait_for_completion else 0.0
+    wait = wait_settings(task, hook)[1] if task.wait_for_completion else 0.0
     return resume.TaskMemory(context, resume.retention(task, calls, wait))
 
 
@@ -166,11 +164,11 @@ class QueueCallOperator(BaseOperator):
     def execute(self, context: Context) -> CallDetailsDict | dict[str, str]:
         hook = self.hook
         request = self.build_request(hook)
-        check_task_settings(self)
+        check_task_settings(self, hook)
         for note in request.calling_notes:
             self.log.warning("Calling hours: %s", note)
         self._ti = context["ti"]  # where the call id goes as soon as Fuse answers it
-        call_id = self._resume_or_queue(hook, request, task_memory(self, context, [request]))
+        call_id = self._resume_or_queue(hook, request, task_memory(self, hook, context, [request]))
         if not self.wait_for_completion:
             return {"call_id": call_id}
         return self._wait(hook, call_id)
@@ -208,7 +206,7 @@ class QueueCallOperator(BaseOperator):
     def _wait(self, hook: FuseHook, call_id: str) -> CallDetailsDict:
         from airflow_provider_fuse import waiting
 
-        poll_interval, timeout = wait_settings(self)
+        poll_interval, timeout = wait_settings(self, hook)
         deadline = waiting.deadline_after(timeout)
         if self.deferrable:
             from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
@@ -361,6 +359,8 @@ class QueueCallsOperator(BaseOperator):
             skip_invalid=flag("skip_invalid", self.skip_invalid),
             allow_duplicates=flag("allow_duplicates", self.allow_duplicates),
             default_region=hook.settings.default_region,
+            variables_field=hook.settings.variables_field,
+            secret=hook.settings.password,  # keys the chunk fingerprints; never logged
             now=datetime.now(timezone.utc),
         )
 
@@ -368,14 +368,14 @@ class QueueCallsOperator(BaseOperator):
         from airflow_provider_fuse.campaign import CampaignResult, ratio_setting
 
         ratio_setting(self.min_completed_ratio)  # a bad policy fails now, not after the calls
-        check_task_settings(self)
         hook = self.hook
+        check_task_settings(self, hook)
         plan = self.plan(hook)
         self._log_plan(plan)
         if not plan.chunks:
             self.log.warning("The campaign has no rows: no call to place.")
             return CampaignResult(0, ()).to_xcom()
-        memory = task_memory(self, context, [chunk.requests[0] for chunk in plan.chunks])
+        memory = task_memory(self, hook, context, [chunk.requests[0] for chunk in plan.chunks])
         self._ti = context["ti"]  # where each chunk's ids go as soon as Fuse answers them
         records = self._resume_or_queue(hook, plan, memory)
         calls = plan.calls_in_row_order([record["call_ids"] for record in records])
@@ -390,7 +390,7 @@ class QueueCallsOperator(BaseOperator):
         """Track every call, from the triggerer or from here; calls starting later are polled later."""
         from airflow_provider_fuse import waiting
 
-        poll_interval, timeout = wait_settings(self)
+        poll_interval, timeout = wait_settings(self, hook)
         deadline = waiting.deadline_after(timeout)
         now = time.time()
         later = [(float(r["start"]), r["call_ids"]) for r in records if r["start"] and r["start"] > now]
@@ -441,27 +441,9 @@ class QueueCallsOperator(BaseOperator):
     # --- reading and logging ---
 
     def _rows(self) -> list[Any]:
-        from airflow_provider_fuse import campaign
-        from airflow_provider_fuse.exceptions import FuseValidationError
+        from airflow_provider_fuse.calls_file import read_rows
 
-        calls = self.calls
-        if isinstance(calls, os.PathLike) or (isinstance(calls, str) and not calls.lstrip().startswith("[")):
-            path = Path(str(calls).strip())
-            if not path.is_absolute():
-                raise FuseValidationError(
-                    "calls",
-                    repr(str(calls)[:80]),
-                    "Give the CSV file's absolute path, e.g. str(Path(__file__).with_name('calls.csv')): "
-                    "a worker's working directory is not the DAG folder.",
-                )
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as err:
-                raise FuseValidationError(
-                    "calls", str(path), f"The CSV file cannot be read as UTF-8 text ({err})."
-                ) from None
-            return campaign.rows_from_csv(text)
-        return campaign.rows_from_value(calls)
+        return read_rows(self.calls)
 
     def _log_plan(self, plan: CampaignPlan) -> None:
         from airflow_provider_fuse.campaign import list_rows

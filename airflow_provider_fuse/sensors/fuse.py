@@ -22,8 +22,8 @@ class FuseCallSensor(BaseSensorOperator):
     """Succeed when a Fuse call completes; fail at once when it is failed, rejected or canceled.
 
     Works in ``poke`` and ``reschedule`` modes and, with ``deferrable=True``, waits in the triggerer
-    (``poke_interval`` between polls, ``timeout`` as the deadline). The call details, masked, are
-    the task's XCom return value.
+    (``poke_interval`` between polls, ``timeout`` as the deadline). ``poke_interval`` is at least
+    1 second unless Fuse is on loopback. The call details, masked, are the task's XCom return value.
 
     :param call_id: the Fuse call id (templated, e.g. ``"{{ ti.xcom_pull('queue', key='call_id') }}"``).
     :param fuse_conn_id: Airflow connection of type ``fuse``.
@@ -63,6 +63,9 @@ class FuseCallSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=outcome(details))
 
     def execute(self, context: Context) -> Any:
+        from airflow_provider_fuse.validation import polling_interval
+
+        polling_interval("poke_interval", self.poke_interval, loopback=self.hook.settings.loopback)
         if not self.deferrable:
             return super().execute(context)
         from airflow_provider_fuse.triggers.fuse import FuseCallTrigger

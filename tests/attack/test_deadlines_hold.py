@@ -172,7 +172,7 @@ def test_the_worker_wait_honours_retry_after_between_polls_up_to_the_deadline(
         application_id=11,
         deployment_id=22,
         phone_number="+16175551234",
-        poll_interval=0.01,
+        poll_interval=1,
         timeout=timeout,
     )
     with rm.Mocker() as m:

@@ -30,7 +30,7 @@ from tests.support import logged, status_body
 QUEUE_URL = f"{FUSE_URL}/apps/11/22/queue"
 BULK_URL = f"{FUSE_URL}/apps/11/22/bulk_queue"
 
-pytestmark = pytest.mark.usefixtures("fuse_conn")
+pytestmark = pytest.mark.usefixtures("fuse_conn", "no_polling_limits")
 
 
 def call(retries: int = 2, **kwargs: Any) -> QueueCallOperator:

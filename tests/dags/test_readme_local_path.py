@@ -98,7 +98,7 @@ def test_the_readme_example_dag_completes_against_a_simulator_started_minutes_be
     ]
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=STARTUP_SECONDS) == 0
-    assert "queued call 1 to +1617***0123: scripted busy:2, will end completed" in log.read_text()
+    assert "queued call 1 to +16***123: scripted busy:2, will end completed" in log.read_text()
 
 
 def test_make_demo_places_and_tracks_the_call(capsys: pytest.CaptureFixture[str]) -> None:

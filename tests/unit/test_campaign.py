@@ -139,7 +139,7 @@ def test_a_bad_setting_is_raised_once_not_once_per_row() -> None:
 
 def test_a_number_twice_is_an_invalid_row_unless_allowed() -> None:
     rows = [{"phone_number": BOSTON}, {"phone_number": "tel:6175550101;ani=8009957586"}]
-    with pytest.raises(FuseInvalidRowsError, match="row 2: Duplicate \\+1617\\*\\*\\*0101: row 1") as info:
+    with pytest.raises(FuseInvalidRowsError, match="row 2: Duplicate \\+16\\*\\*\\*101: row 1") as info:
         plan(rows)
     assert info.value.errors[0].field == "phone_number"
     assert plan(rows, allow_duplicates=True).call_count == 2
@@ -265,9 +265,9 @@ def test_ids_pack_into_runs_and_back() -> None:
 
 def test_result_counts_reached_and_not_reached_and_round_trips_through_xcom() -> None:
     states = [
-        ["1", "completed", 1, "1617***0101"],
-        ["2", "failed", 3, "1617***0102"],
-        ["3", "queued", 0, "1617***0103"],
+        ["1", "completed", 1, "16***101"],
+        ["2", "failed", 3, "16***102"],
+        ["3", "queued", 0, "16***103"],
         ["4", None, None, None],
     ]
     queued = {
@@ -283,11 +283,11 @@ def test_result_counts_reached_and_not_reached_and_round_trips_through_xcom() ->
     assert result.completed_ratio == 0.25
     assert result.describe() == "1 of 4 calls completed (25.0%): failed 1, queued 1, unknown 1"
     value = result.to_xcom()
-    assert value["calls"][0] == ["1", 1, "1617***0101", "completed", 1]
+    assert value["calls"][0] == ["1", 1, "16***101", "completed", 1]
     assert value["skipped"] == [[3, "phone_number", "Invalid phone_number: ***."]]
     assert json.loads(json.dumps(value)) == value
     assert CampaignResult.from_xcom(value) == result
-    assert result.by_row()[2] == CampaignCall("2", 2, "1617***0102", "failed", 3)
+    assert result.by_row()[2] == CampaignCall("2", 2, "16***102", "failed", 3)
 
 
 def test_an_empty_campaign_completed_everything_it_was_asked() -> None:
@@ -295,7 +295,7 @@ def test_an_empty_campaign_completed_everything_it_was_asked() -> None:
 
 
 def test_the_result_of_ten_thousand_calls_stays_under_one_megabyte() -> None:
-    states = [[str(1_000_000 + n), "completed", 3, "1617***1234"] for n in range(10_000)]
+    states = [[str(1_000_000 + n), "completed", 3, "16***234"] for n in range(10_000)]
     skipped = [
         RowError(n, "phone_number", "Invalid phone_number: +1617***12. " + "x" * 150) for n in range(5000)
     ]
@@ -308,3 +308,51 @@ def test_the_result_of_ten_thousand_calls_stays_under_one_megabyte() -> None:
     value = CampaignResult.tracked(states, queued).to_xcom()
     assert len(json.dumps(value)) < 1_000_000
     assert len(value["skipped"]) == 1000 and value["skipped_count"] == 5000
+
+
+def test_packing_checks_every_id_as_a_call_id() -> None:
+    with pytest.raises(FuseValidationError, match="call_id"):
+        pack_ids(["7", "8", "²"])
+    assert pack_ids([1, 2, 3]) == [[1, 3]]  # row numbers pack too
+
+
+# --- input that is no campaign, names that are reserved, keyed fingerprints ----------------------
+
+
+def test_a_csv_header_without_phone_number_is_not_quoted() -> None:
+    """The text may be any file on the worker: its first line is counted, not shown."""
+    with pytest.raises(FuseValidationError, match="3 column") as info:
+        rows_from_csv("root:x:0:0,root,/bin/bash\n")
+    assert "root" not in str(info.value) and "bash" not in str(info.value)
+
+
+def test_a_csv_the_csv_module_cannot_read_is_a_validation_error_naming_the_line() -> None:
+    with pytest.raises(FuseValidationError, match=r"CSV line 2") as info:
+        rows_from_csv('phone_number,notes\n+16175550101,"' + "s3cret" * 30_000 + '"\n')
+    assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize("column", ["destination", "Phone_Number", "CSV", "call_parameters"])
+def test_a_csv_column_named_like_a_request_field_is_refused_for_the_file(column: str) -> None:
+    with pytest.raises(FuseValidationError, match=column) as info:
+        rows_from_csv(f"phone_number,{column}\n+16175550101,+19005550199\n")
+    assert info.value.field == "variables"
+
+
+def test_a_row_variable_named_like_the_variables_field_is_a_bad_row() -> None:
+    rows = [{"phone_number": BOSTON, "variables": {"Vars": "x"}}, {"phone_number": CHICAGO}]
+    checked = plan_campaign(rows, {}, chunk_size=10, skip_invalid=True, variables_field="vars", now=NOW)
+    assert [(e.row, e.field) for e in checked.skipped] == [(1, "variables")]
+    assert plan_campaign(rows, {}, chunk_size=10, variables_field="other", now=NOW).call_count == 2
+
+
+def test_fingerprints_are_keyed_by_the_secret() -> None:
+    rows = numbers(3)
+
+    def fingerprints(secret: str | None) -> list[str]:
+        return [c.fingerprint for c in plan_campaign(rows, {}, chunk_size=2, secret=secret, now=NOW).chunks]
+
+    assert fingerprints("dk-1") == fingerprints("dk-1") != fingerprints("dk-2")
+    assert fingerprints(None) == fingerprints(None) != fingerprints("dk-1")  # a key of this process
+    chunk = plan_campaign(rows, {}, chunk_size=2, secret="dk-1", now=NOW).chunks[0]
+    assert "dk-1" not in repr(chunk) and repr(chunk.key) not in repr(chunk)

@@ -182,3 +182,19 @@ def test_loopback_and_https_result_urls_are_kept(url: str) -> None:
     from airflow_provider_fuse.models import CallRequest
 
     assert CallRequest("+16175550123", result_url=url).result_url == url
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("http://127.0.0.1:8080/api", True),
+        ("http://[::1]:8080/api", True),
+        ("https://localhost/api", True),
+        ("https://fuse.plumvoice.com/api", False),
+        ("https://127.0.0.1.nip.io/api", False),
+    ],
+)
+def test_settings_know_whether_fuse_is_on_loopback(host: str, loopback: bool) -> None:
+    """The polling floor and the campaign rate ceiling do not apply to a loopback Fuse (the simulator)."""
+    settings = FuseSettings(base_url(host), "ops@example.com", "dk")
+    assert settings.loopback is loopback

@@ -14,6 +14,7 @@ import contextlib
 import copy
 import json
 import math
+import os
 import re
 import signal
 import string
@@ -260,13 +261,21 @@ TIMEOUTS = st.one_of(
 )
 
 
-def _good_seconds(value: Any) -> bool:
-    """A usable poll interval, timeout or rate: finite and above zero (numeric text as rendered counts)."""
+def _good_seconds(value: Any, *, floor: float = 0.0, ceiling: float = math.inf) -> bool:
+    """A usable poll interval, timeout or rate: finite and above zero (numeric text as rendered counts).
+
+    Against a remote Fuse, poll intervals are at least 1 s and campaign rates at most 20/s.
+    """
     if isinstance(value, timedelta):
         value = value.total_seconds()
     elif isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
         value = float(value)
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 < value < math.inf
+        and floor <= value <= ceiling
+    )
 
 
 # --- the oracle: Fuse's rules, as the simulator enforces them ------------------------------------
@@ -451,7 +460,8 @@ def test_queue_call_operator_sends_one_valid_request_or_none(rendered: dict[str,
 def test_queue_call_operator_refuses_bad_waits_before_any_request(poll_interval: Any, timeout: Any) -> None:
     """A zero, negative or non-numeric poll_interval/timeout would fail (or hammer Fuse) after queueing."""
     figures.fuzzed("QueueCallOperator (poll_interval, timeout)")
-    good_interval, good_timeout = _good_seconds(poll_interval), timeout is None or _good_seconds(timeout)
+    good_interval = _good_seconds(poll_interval, floor=1.0)  # fuse.test is no loopback host
+    good_timeout = timeout is None or _good_seconds(timeout)
     with rm.Mocker() as mock:
         mock.register_uri(rm.ANY, rm.ANY, json={"call_id": "7"})
         mock.get(f"{BASE}/outbound/7", json={"call_details": {"status": "completed"}})
@@ -704,23 +714,34 @@ def test_queue_calls_operator_uploads_valid_rows_once_or_nothing(rendered: dict[
         assert len(keys) == len(set(keys)), f"a number twice in one campaign: {keys}"
 
 
-@example(poll_interval=math.nan, timeout=None, rate=10)  # looped forever after uploading
+@example(poll_interval=math.nan, timeout=None, rate=10, loopback=True)  # looped forever after uploading
+@example(poll_interval=0.01, timeout=None, rate=1000, loopback=False)  # flooded a remote Fuse
 @FUZZ
 @given(
     poll_interval=st.one_of(FAST_SECONDS, BAD_SECONDS),
     timeout=st.one_of(st.none(), FAST_SECONDS, BAD_SECONDS),
     rate=st.one_of(st.floats(1, 1000), st.integers(1, 1000), BAD_SECONDS),
+    loopback=st.booleans(),
 )
 def test_queue_calls_operator_refuses_bad_waits_before_any_upload(
-    poll_interval: Any, timeout: Any, rate: Any
+    poll_interval: Any, timeout: Any, rate: Any, loopback: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A zero or non-numeric poll_interval, timeout or request rate must not surface after the uploads."""
+    """A zero or non-numeric poll_interval, timeout or request rate must not surface after the uploads.
+
+    Short intervals and high rates are for a loopback Fuse (the simulator) only.
+    """
     from airflow_provider_fuse.operators.fuse import QueueCallsOperator
 
     figures.fuzzed("QueueCallsOperator (poll_interval, timeout, max_requests_per_second)")
-
+    conn = json.loads(os.environ["AIRFLOW_CONN_FUSE_DEFAULT"])  # fuse_connection's, on another host
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FUSE_DEFAULT",
+        json.dumps({**conn, "host": "http://127.0.0.1:18080/api" if loopback else BASE}),
+    )
     good = (
-        _good_seconds(poll_interval) and _good_seconds(rate) and (timeout is None or _good_seconds(timeout))
+        _good_seconds(poll_interval, floor=0.0 if loopback else 1.0)
+        and _good_seconds(rate, ceiling=math.inf if loopback else 20.0)
+        and (timeout is None or _good_seconds(timeout))
     )
     with rm.Mocker() as mock:
         mock.register_uri(rm.ANY, rm.ANY, status_code=599, json={"error": "unexpected request"})

@@ -22,6 +22,7 @@ PROVIDER_MODULES = [
     "airflow_provider_fuse." + name
     for name in (
         "calling_hours",
+        "calls_file",
         "campaign",
         "hooks.fuse",
         "links",

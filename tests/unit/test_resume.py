@@ -96,10 +96,8 @@ def test_a_retry_resumes_the_earlier_call_unless_it_failed_and_redial_was_asked(
 
 def test_a_retry_after_an_unanswered_request_refuses_unless_redial_was_asked() -> None:
     mem, _ = memory({resume.QUEUE_SENT_KEY: "2026-06-02T16:00:00+00:00"})
-    with pytest.raises(
-        FuseError, match=r"2026-06-02T16:00:00.*the call to \+1617\*\*\*0123.*redial_on_retry"
-    ):
-        resume.resume_call(mem, Status("x"), redial_on_retry=False, what="the call to +1617***0123", log=LOG)
+    with pytest.raises(FuseError, match=r"2026-06-02T16:00:00.*the call to \+16\*\*\*123.*redial_on_retry"):
+        resume.resume_call(mem, Status("x"), redial_on_retry=False, what="the call to +16***123", log=LOG)
     assert resume.resume_call(mem, Status("x"), redial_on_retry=True, what="the call", log=LOG) is None
 
 

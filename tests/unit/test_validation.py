@@ -164,3 +164,75 @@ def test_a_bad_campaign_setting_is_raised_once_before_any_row_is_read() -> None:
 def test_a_row_without_a_phone_number_is_a_bad_row_not_a_crash() -> None:
     with pytest.raises(FuseValidationError, match="row 1: Invalid phone_number"):
         campaign.plan_campaign([{"variables": {"name": "Ann"}}], {}, chunk_size=10, now=NOW)
+
+
+# --- polling limits and reserved variable names ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "loopback"), [(1, False), ("1.0", False), (timedelta(seconds=90), False), (0.01, True)]
+)
+def test_a_poll_interval_is_a_second_or_more_unless_fuse_is_on_loopback(value: Any, loopback: bool) -> None:
+    assert validation.polling_interval("poll_interval", value, loopback=loopback) == validation.duration(
+        "poll_interval", value, ""
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "loopback"), [(0.999, False), ("0.5", False), (0, True), (-1, True), (math.nan, True)]
+)
+def test_a_poll_interval_below_the_floor_or_not_positive_is_refused_by_name(
+    value: Any, loopback: bool
+) -> None:
+    with pytest.raises(FuseValidationError, match=r"^Invalid poke_interval: "):
+        validation.polling_interval("poke_interval", value, loopback=loopback)
+
+
+def test_a_campaign_rate_has_a_ceiling_unless_fuse_is_on_loopback() -> None:
+    assert validation.request_rate("20", loopback=False) == 20.0
+    assert validation.request_rate(1000, loopback=True) == 1000.0
+    for value, loopback in ((20.5, False), (0, True), ("fast", True)):
+        with pytest.raises(FuseValidationError, match=r"max_requests_per_second.*at most 20"):
+            validation.request_rate(value, loopback=loopback)
+
+
+def test_a_wait_applies_the_floor_to_its_poll_interval_only() -> None:
+    assert validation.wait_settings(0.5, 0.2, loopback=True) == (0.5, 0.2)
+    assert validation.wait_settings(1, 0.2, loopback=False) == (1.0, 0.2)
+    with pytest.raises(FuseValidationError, match="poll_interval"):
+        validation.wait_settings(0.5, 60, loopback=False)
+
+
+@pytest.mark.parametrize(
+    "name", [*sorted(protocol.REQUEST_FIELDS), "call_parameters", "Destination", "IS_PCI"]
+)
+def test_variables_named_like_a_request_field_are_reserved(name: str) -> None:
+    with pytest.raises(FuseValidationError, match=r"^Invalid variables: a variable named") as info:
+        validation.parse_variables({name: "x"})
+    assert info.value.field == "variables"
+
+
+def test_the_configured_variables_field_is_reserved_too_and_other_names_are_not() -> None:
+    validation.check_variable_names(["name", "destination_city", "phone"], "vars")
+    with pytest.raises(FuseValidationError, match="'Vars'"):
+        validation.check_variable_names(["name", "Vars"], " vars ")
+    with pytest.raises(FuseValidationError, match="'call_parameters'"):
+        validation.parse_variables('{"call_parameters": 1}', "vars")  # the default stays reserved
+    assert validation.parse_variables({"vars": 1}) == {"vars": 1}
+
+
+def test_the_reserved_names_are_the_fields_the_hook_sends() -> None:
+    request = CallRequest(
+        "+16175550123",
+        start_timestamp=NOW + timedelta(hours=1),
+        end_timestamp=NOW + timedelta(hours=2),
+        max_attempts=2,
+        reattempt_wait=60,
+        result_url="https://example.com/cb",
+        is_pci=True,
+        variables={"x": 1},
+        now=NOW,
+    )
+    single = set(request.to_form()) - {protocol.DEFAULT_VARIABLES_FIELD}
+    bulk = set(request.shared_form()) | {protocol.BULK_CSV_FIELD, protocol.BULK_DESTINATION_COLUMN}
+    assert single | bulk == protocol.REQUEST_FIELDS

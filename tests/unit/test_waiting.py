@@ -132,7 +132,7 @@ QUEUED = {
 
 
 def calls_event(status: str, *statuses: str) -> dict[str, Any]:
-    calls = [[str(10 + i), s, 1, "1617***0123"] for i, s in enumerate(statuses)]
+    calls = [[str(10 + i), s, 1, "16***123"] for i, s in enumerate(statuses)]
     return {"status": status, "message": f"wait {status}", "calls": calls, "requests": 4}
 
 

@@ -82,7 +82,7 @@ def test_sensor_succeeds_with_the_masked_details_in_every_mode(mode: str, deferr
     with rm.Mocker() as m:
         m.get(f"{FUSE_URL}/outbound/5", json=status_body("completed"))
         result = sensor(mode=mode, deferrable=deferrable).execute({"ti": SensorTI()})
-    assert (result["status"], result["phone_number"]) == ("completed", "6175***1234")
+    assert (result["status"], result["phone_number"]) == ("completed", "61***234")
 
 
 @pytest.mark.parametrize("status", ["failed", "rejected", "canceled"])

@@ -52,7 +52,7 @@ async def test_polls_until_terminal_and_yields_one_small_event(final: str) -> No
     event = events[0]
     assert set(event) == {"status", "call_id", "call_details", "message"}
     assert event["status"] == final and event["call_id"] == "5"
-    assert event["call_details"]["phone_number"] == "6175***1234"
+    assert event["call_details"]["phone_number"] == "61***234"
 
 
 async def test_transient_errors_are_ridden_out() -> None:
