@@ -10,8 +10,24 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+DISTRIBUTION = "airflow-provider-fuse"
 CONN_TYPE = "fuse"
 DEFAULT_CONN_ID = "fuse_default"
+
+
+def documentation_url() -> str:
+    """The ``Documentation`` URL of ``[project.urls]``, read from the installed metadata: one home.
+
+    Airflow 3.3 reads the same field itself; on 3.1 and 3.2 ``airflow providers get --full`` shows it
+    only because the provider info carries it.
+    """
+    from importlib.metadata import metadata
+
+    for entry in metadata(DISTRIBUTION).get_all("Project-URL") or []:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "documentation":
+            return url.strip()
+    raise LookupError(f"{DISTRIBUTION} declares no Documentation URL in [project.urls]")
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -19,9 +35,10 @@ def get_provider_info() -> dict[str, Any]:
     from airflow_provider_fuse.connection import connection_type
 
     return {
-        "package-name": "airflow-provider-fuse",
+        "package-name": DISTRIBUTION,
         "name": "Plum Fuse",
         "description": "Place and track outbound phone calls through Plum Voice's Fuse IVR platform.",
+        "documentation-url": documentation_url(),
         "versions": [__version__],
         "connection-types": [connection_type()],
         "hooks": [{"integration-name": "Plum Fuse", "python-modules": ["airflow_provider_fuse.hooks.fuse"]}],
