@@ -15,19 +15,19 @@ CONN_TYPE = "fuse"
 DEFAULT_CONN_ID = "fuse_default"
 
 
-def documentation_url() -> str:
-    """The ``Documentation`` URL of ``[project.urls]``, read from the installed metadata: one home.
+def project_url(label: str) -> str:
+    """A URL of ``[project.urls]`` (``Documentation``, ``Source``, ...), read from the installed metadata.
 
-    Airflow 3.3 reads the same field itself; on 3.1 and 3.2 ``airflow providers get --full`` shows it
-    only because the provider info carries it.
+    pyproject.toml is its one home. Airflow 3.3 reads ``Documentation`` there itself; on 3.1 and 3.2
+    ``airflow providers get --full`` shows it only because the provider info carries it.
     """
     from importlib.metadata import metadata
 
     for entry in metadata(DISTRIBUTION).get_all("Project-URL") or []:
-        label, _, url = entry.partition(",")
-        if label.strip().lower() == "documentation":
+        name, _, url = entry.partition(",")
+        if name.strip().lower() == label.lower():
             return url.strip()
-    raise LookupError(f"{DISTRIBUTION} declares no Documentation URL in [project.urls]")
+    raise LookupError(f"{DISTRIBUTION} declares no {label} URL in [project.urls]")
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -38,7 +38,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": DISTRIBUTION,
         "name": "Plum Fuse",
         "description": "Place and track outbound phone calls through Plum Voice's Fuse IVR platform.",
-        "documentation-url": documentation_url(),
+        "documentation-url": project_url("Documentation"),
         "versions": [__version__],
         "connection-types": [connection_type()],
         "hooks": [{"integration-name": "Plum Fuse", "python-modules": ["airflow_provider_fuse.hooks.fuse"]}],

@@ -6,9 +6,30 @@ from it, and every DAG snippet from ``example_dags/``, so that each has one home
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import airflow_provider_fuse
+
+#: The canonical repository, from ``[project.urls]`` (the README's links point there, for PyPI).
+REPOSITORY = airflow_provider_fuse.project_url("Source")
+#: The README's sections that have a page here: its links to them lead to the page instead.
+README_SECTION_PAGES = {
+    "install": "/installation.md",
+    "the-fuse-connection": "/connection.md",
+    "queuecalloperator": "/operators/queue-call.md",
+    "reserved-variable-names": "/operators/queue-call.md#reserved-variable-names",
+    "fusecallsensor": "/sensors/fuse-call-sensor.md",
+    "campaigns-queuecallsoperator": "/operators/campaigns.md",
+    "fusecallnotifier": "/notifications/fuse-call-notifier.md",
+    "calling-hours": "/calling-hours.md",
+    "cancelpendingcallsoperator": "/operators/cancel-pending-calls.md",
+    "fusehook": "/hook.md",
+    "guarantees": "/guarantees.md",
+    "the-fuse-simulator": "/simulator.md",
+    "fuse-api-assumptions": "/fuse-api-assumptions.md",
+}
 
 project = "airflow-provider-fuse"
 author = "The airflow-provider-fuse authors"
@@ -64,7 +85,7 @@ html_theme = "furo"
 html_title = f"airflow-provider-fuse {release}"
 html_static_path: list[str] = []
 html_theme_options = {
-    "source_repository": "https://github.com/plum-fuse/airflow-provider-fuse/",
+    "source_repository": f"{REPOSITORY}/",
     "source_branch": "main",
     "source_directory": "docs/",
 }
@@ -87,5 +108,21 @@ def _resolve_unqualified(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], found[0], node, contnode)
 
 
+def _readme_links_to_pages(app: Any, relative_path: Path, parent_docname: str, content: list[str]) -> None:
+    """README sections included into a page link to this site's pages and images, not to GitHub."""
+    if Path(relative_path).name != "README.md":
+        return
+    text = content[0].replace(
+        f"{REPOSITORY.replace('github.com', 'raw.githubusercontent.com')}/main/docs/", "/"
+    )
+    text = text.replace(f"{REPOSITORY}/blob/main/docs/", "/")
+    content[0] = re.sub(
+        rf"\]\({re.escape(REPOSITORY)}#([a-z0-9-]+)\)",
+        lambda link: f"]({README_SECTION_PAGES.get(link[1], link[0][2:-1])})",
+        text,
+    )
+
+
 def setup(app: Any) -> None:
     app.connect("missing-reference", _resolve_unqualified)
+    app.connect("include-read", _readme_links_to_pages)

@@ -149,6 +149,13 @@ def test_the_provider_info_carries_the_documentation_url(dist: Path) -> None:
     assert airflow_provider_fuse.get_provider_info()["documentation-url"] == expected
 
 
+def test_project_url_reads_each_label_and_names_a_missing_one(dist: Path) -> None:
+    urls = project_urls(wheel_metadata(dist))
+    assert {label: airflow_provider_fuse.project_url(label.lower()) for label in urls} == urls
+    with pytest.raises(LookupError, match="no Wiki URL"):
+        airflow_provider_fuse.project_url("Wiki")
+
+
 def test_airflow_providers_get_full_shows_the_documentation_url(dist: Path) -> None:
     expected = project_urls(wheel_metadata(dist))["Documentation"]
     result = subprocess.run(
