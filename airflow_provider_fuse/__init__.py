@@ -18,8 +18,9 @@ DEFAULT_CONN_ID = "fuse_default"
 def project_url(label: str) -> str:
     """A URL of ``[project.urls]`` (``Documentation``, ``Source``, ...), read from the installed metadata.
 
-    pyproject.toml is its one home. Airflow 3.3 reads ``Documentation`` there itself; on 3.1 and 3.2
-    ``airflow providers get --full`` shows it only because the provider info carries it.
+    pyproject.toml is its one home. Airflow 3.1.8 and 3.3 read ``Documentation`` there themselves
+    (apache/airflow#59576) and replace the provider info's ``documentation-url``; earlier 3.1 releases
+    show only what the provider info carries.
     """
     from importlib.metadata import metadata
 
