@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 UI_STAMP := $(VENV)/.installed-ui
 BENCH_STAMP := $(VENV)/.installed-bench
+DOCS_STAMP := $(VENV)/.installed-docs
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test test-suite test-ui test-e2e lint format demo bench clean
+.PHONY: install test test-suite test-ui test-e2e lint format demo bench docs dist clean
 
 install: $(STAMP)
 
@@ -68,6 +69,30 @@ bench: $(BENCH_STAMP)
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test,bench]' "apache-airflow==$(AIRFLOW_VERSION)" > $(VENV)/pip-bench.log 2>&1 || { tail -40 $(VENV)/pip-bench.log; exit 1; }
 	@touch $@
+
+## docs: the docs site (Sphinx) into build/docs/html; every warning is an error, and the environment is
+## rebuilt each time (-E), so a warning is never hidden by an earlier build.
+docs: $(DOCS_STAMP)
+	$(BIN)/python -m sphinx -b html -E -n -W --keep-going -q docs build/docs/html
+	@echo "docs: build/docs/html/index.html"
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[docs]' "apache-airflow==$(AIRFLOW_VERSION)" > $(VENV)/pip-docs.log 2>&1 || { tail -40 $(VENV)/pip-docs.log; exit 1; }
+	@touch $@
+
+## dist: the release files in dist/ (sdist, and the wheel built from it in a clean environment), checked
+## by `twine check --strict` and tests/test_packaging.py (LICENSE, py.typed, metadata). Publishing and
+## tagging are left to a person; the steps are printed at the end (see README, "Releasing").
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	FUSE_DIST_DIR=dist $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_packaging.py
+	@version=$$($(BIN)/python -c "import airflow_provider_fuse as p; print(p.__version__)"); \
+	grep -q "^## \[$$version\] - [0-9]" CHANGELOG.md || { echo "CHANGELOG.md has no dated entry for $$version"; exit 1; }; \
+	echo; echo "dist/ is ready. To release $$version:"; \
+	echo "  git tag -a v$$version -m 'airflow-provider-fuse $$version' && git push origin v$$version"; \
+	echo "  $(BIN)/twine upload dist/*"
 
 clean:
 	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache

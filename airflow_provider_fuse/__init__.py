@@ -10,8 +10,25 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+DISTRIBUTION = "airflow-provider-fuse"
 CONN_TYPE = "fuse"
 DEFAULT_CONN_ID = "fuse_default"
+
+
+def project_url(label: str) -> str:
+    """A URL of ``[project.urls]`` (``Documentation``, ``Source``, ...), read from the installed metadata.
+
+    pyproject.toml is its one home. Airflow 3.1.8 and 3.3 read ``Documentation`` there themselves
+    (apache/airflow#59576) and replace the provider info's ``documentation-url``; earlier 3.1 releases
+    show only what the provider info carries.
+    """
+    from importlib.metadata import metadata
+
+    for entry in metadata(DISTRIBUTION).get_all("Project-URL") or []:
+        name, _, url = entry.partition(",")
+        if name.strip().lower() == label.lower():
+            return url.strip()
+    raise LookupError(f"{DISTRIBUTION} declares no {label} URL in [project.urls]")
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -19,9 +36,10 @@ def get_provider_info() -> dict[str, Any]:
     from airflow_provider_fuse.connection import connection_type
 
     return {
-        "package-name": "airflow-provider-fuse",
+        "package-name": DISTRIBUTION,
         "name": "Plum Fuse",
         "description": "Place and track outbound phone calls through Plum Voice's Fuse IVR platform.",
+        "documentation-url": project_url("Documentation"),
         "versions": [__version__],
         "connection-types": [connection_type()],
         "hooks": [{"integration-name": "Plum Fuse", "python-modules": ["airflow_provider_fuse.hooks.fuse"]}],
