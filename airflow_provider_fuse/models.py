@@ -8,7 +8,6 @@ shares with a campaign are a ``CallOptions`` (:mod:`airflow_provider_fuse.valida
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -193,17 +192,31 @@ class CallRequest:
     def masked_phone(self) -> str:
         return mask_phone(self.phone_number)
 
-    def to_form(self, variables_field: str = protocol.DEFAULT_VARIABLES_FIELD) -> dict[str, str]:
+    def to_form(
+        self,
+        variables_field: str = protocol.DEFAULT_VARIABLES_FIELD,
+        variables_format: str = protocol.DEFAULT_VARIABLES_FORMAT,
+    ) -> dict[str, str]:
         """Exactly the form fields of a Fuse queue request, as strings; unset options are left out.
 
-        ``variables_field`` is the connection's: no variable may be named like it (checked here,
-        before the hook sends anything).
+        ``variables_field`` and ``variables_format`` are the connection's: no variable may be named
+        like a field of the request (in ``fields`` format each variable IS a field), and a ``query``
+        longer than Fuse takes is refused. Both are checked here, before the hook sends anything.
         """
         check_variable_names(self.variables, variables_field)
         form = {protocol.PHONE_NUMBER: self.tel_uri}
         form.update(self.shared_form())
-        if self.variables:
-            form[variables_field] = json.dumps(self.variables, separators=(",", ":"))
+        carried = protocol.variables_form(self.variables, variables_format, variables_field)
+        if variables_format == protocol.VARIABLES_QUERY and carried:
+            length = len(carried[variables_field])
+            if length > protocol.MAX_QUERY_VARIABLES_CHARS:
+                raise exceptions.FuseValidationError(
+                    "variables",
+                    f"{len(self.variables)} variable(s) of {length} characters once URL-encoded",
+                    f"The connection's variables_format 'query' carries at most "
+                    f"{protocol.MAX_QUERY_VARIABLES_CHARS} characters: send fewer or shorter variables.",
+                )
+        form.update(carried)
         return form
 
     def shared_form(self) -> dict[str, str]:

@@ -377,11 +377,20 @@ class QueueCallsOperator(BaseOperator):
             return CampaignResult(0, ()).to_xcom()
         memory = task_memory(self, hook, context, [chunk.requests[0] for chunk in plan.chunks])
         self._ti = context["ti"]  # where each chunk's ids go as soon as Fuse answers them
+        from airflow_provider_fuse.resume import chunk_call_ids
+
         records = self._resume_or_queue(hook, plan, memory)
-        calls = plan.calls_in_row_order([record["call_ids"] for record in records])
-        if not self.wait_for_completion:
-            return plan.result_queued(calls).to_xcom()
-        queued = plan.queued(calls)
+        chunk_ids = [chunk_call_ids(record) for record in records]
+        calls, untracked = plan.calls_in_row_order(chunk_ids), plan.untracked_rows(chunk_ids)
+        if untracked:
+            self.log.warning(
+                "Fuse queued %s call(s) without answering their ids: they are NOT tracked (no status "
+                "requests) and are listed as 'untracked' in the result.",
+                f"{len(untracked):,}",
+            )
+        if not self.wait_for_completion or not calls:
+            return plan.result_queued(calls, untracked).to_xcom()
+        queued = plan.queued(calls, untracked)
         context["ti"].xcom_push(key=QUEUED_XCOM_KEY, value=queued)
         event = self._wait(hook, records, [call_id for _, call_id in calls])
         return self._conclude(context, event, queued)
@@ -489,14 +498,13 @@ class QueueCallsOperator(BaseOperator):
         from airflow_provider_fuse.resume import queue_chunk_once
 
         def announce(record: ChunkRecord) -> None:  # before the ids are stored: nothing can lose them first
-            start = record["start"]
+            start, ids = record["start"], record["call_ids"]
             self.log.info(
-                "Queued chunk %s of %s: %s calls (ids %s to %s)%s.",
+                "Queued chunk %s of %s: %s calls (%s)%s.",
                 chunk.index + 1,
                 len(plan.chunks),
                 f"{len(chunk.rows):,}",
-                record["call_ids"][0],
-                record["call_ids"][-1],
+                f"ids {ids[0]} to {ids[-1]}" if ids else "Fuse answered no call ids: not tracked",
                 f", dialing from {datetime.fromtimestamp(start, timezone.utc):%Y-%m-%d %H:%M}Z"
                 if start
                 else "",

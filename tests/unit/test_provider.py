@@ -40,9 +40,14 @@ def test_connection_form_is_declared() -> None:
         "retry_limit",
         "default_region",
         "variables_field",
+        "variables_format",
     }
     assert fields["default_region"]["schema"]["default"] == "US"
     assert fields["variables_field"]["schema"]["default"] == "call_parameters"
+    variables_format = fields["variables_format"]["schema"]
+    assert variables_format["default"] == "json"
+    assert variables_format["enum"] == ["json", "fields", "bracketed", "query", None]  # a select in the form
+    assert "Campaigns always send variables as CSV columns" in fields["variables_format"]["description"]
 
 
 def test_every_registered_module_and_class_imports() -> None:

@@ -350,4 +350,6 @@ def test_layered_memory_reads_the_first_that_knows_and_writes_all(monkeypatch: p
 
 
 def test_a_retention_beyond_any_date_never_expires() -> None:
-    assert resume.retention(Task(retries=10**6, retry_delay=timedelta(days=1)), HOUR, 0.0) is resume.NEVER_EXPIRE
+    assert (
+        resume.retention(Task(retries=10**6, retry_delay=timedelta(days=1)), HOUR, 0.0) is resume.NEVER_EXPIRE
+    )
