@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, NamedTuple, NotRequired, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from airflow_provider_fuse import exceptions, phone, protocol
 from airflow_provider_fuse.fields import ROW_FIELDS
@@ -202,7 +202,7 @@ class CampaignQueued(TypedDict):
     call_rows: list[str | list[int]]
     skipped: list[SkippedRow]
     skipped_count: int
-    untracked: NotRequired[list[list[Any]]]  # [row, masked phone] of calls queued without ids
+    untracked: list[list[Any]]  # [row, masked phone] of calls queued without ids
 
 
 class CampaignXCom(TypedDict):
@@ -336,16 +336,14 @@ class CampaignPlan:
         Ids and rows are packed in runs (:func:`pack_ids`), so this stays small at 10,000 calls.
         """
         masked = self._masked_phones()
-        queued: CampaignQueued = {
+        return {
             "rows": self.total_rows,
             "call_ids": pack_ids(call_id for _, call_id in calls),
             "call_rows": pack_ids(row for row, _ in calls),
             "skipped": [[e.row, e.field, e.message] for e in self.skipped[:MAX_SKIPPED_IN_RESULT]],
             "skipped_count": len(self.skipped),
+            "untracked": [[row, masked[row]] for row in untracked],
         }
-        if untracked:
-            queued["untracked"] = [[row, masked[row]] for row in untracked]
-        return queued
 
     def _masked_phones(self) -> dict[int, str]:
         return {row.row: row.request.masked_phone for chunk in self.chunks for row in chunk.rows}
