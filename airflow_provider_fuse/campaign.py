@@ -13,6 +13,7 @@ line after it). The task's result is a :class:`CampaignResult`, stored in XCom a
         "completed_ratio": 0.8291,        # completed / tracked calls (1.0 when none were tracked)
         "finished": True,                 # every tracked call reached a terminal status
         "untracked": 0,                   # calls Fuse queued without answering their ids
+        "unknown_statuses": [],           # statuses Fuse reported that this provider does not know
         "skipped": [[row, field, message], ...],   # rows not queued (skip_invalid=True), first 1,000
         "skipped_count": 3,               # all rows not queued
     }
@@ -45,7 +46,7 @@ from typing import Any, NamedTuple, TypedDict
 
 from airflow_provider_fuse import exceptions, phone, protocol
 from airflow_provider_fuse.fields import ROW_FIELDS
-from airflow_provider_fuse.models import CallRequest, CallStatus
+from airflow_provider_fuse.models import UNKNOWN_STATUS, CallRequest, CallStatus
 from airflow_provider_fuse.urls import check_call_id
 from airflow_provider_fuse.validation import (
     VARIABLE_NAME,
@@ -75,7 +76,7 @@ UNTRACKED = "untracked"
 #: Rows listed in a validation error (the rest are counted) and kept in the result's ``skipped``.
 MAX_ROWS_IN_MESSAGE = 100
 MAX_SKIPPED_IN_RESULT = 1_000
-UNKNOWN = "unknown"
+UNKNOWN = UNKNOWN_STATUS
 # Where rows_from_csv leaves the cells of a row longer than the header, for validation to report.
 _EXTRA_CELLS = "\x00extra cells"
 # Keys chunk fingerprints when the caller gives no secret: nobody, this process included after a
@@ -216,6 +217,7 @@ class CampaignXCom(TypedDict):
     skipped: list[SkippedRow]
     skipped_count: int
     untracked: int
+    unknown_statuses: list[str]
 
 
 @dataclass(frozen=True)
@@ -563,6 +565,9 @@ class CampaignResult:
     calls: tuple[CampaignCall, ...]
     skipped: tuple[RowError, ...] = ()
     skipped_count: int = 0
+    #: Statuses Fuse reported that this provider does not know (kept as-is, not ended; a call still
+    #: reporting one past its dialing window and grace ends ``unknown``).
+    unknown_statuses: tuple[str, ...] = ()
 
     @property
     def totals(self) -> dict[str, int]:
@@ -627,6 +632,7 @@ class CampaignResult:
             "skipped": [[e.row, e.field, e.message] for e in self.skipped[:MAX_SKIPPED_IN_RESULT]],
             "skipped_count": max(self.skipped_count, len(self.skipped)),
             "untracked": len(self.untracked),
+            "unknown_statuses": list(self.unknown_statuses),
         }
 
     @classmethod
@@ -640,11 +646,15 @@ class CampaignResult:
             ),
             skipped=tuple(RowError(int(s[0]), str(s[1]), str(s[2])) for s in value.get("skipped") or ()),
             skipped_count=int(value.get("skipped_count") or 0),
+            unknown_statuses=tuple(str(status) for status in value.get("unknown_statuses") or ()),
         )
 
     @classmethod
     def tracked(
-        cls, states: Sequence[Sequence[Any]], queued: CampaignQueued | Mapping[str, Any]
+        cls,
+        states: Sequence[Sequence[Any]],
+        queued: CampaignQueued | Mapping[str, Any],
+        unknown_statuses: Iterable[str] = (),
     ) -> CampaignResult:
         """Join the tracker's ``[call_id, status, attempts, phone]`` states with :meth:`CampaignPlan.queued`."""
         rows = [int(row) for row in unpack_ids(queued.get("call_rows") or ())]
@@ -657,4 +667,5 @@ class CampaignResult:
             tuple(sorted(calls + _untracked_calls(queued.get("untracked") or ()), key=_row)),
             tuple(RowError(int(r), str(f), str(m)) for r, f, m in queued.get("skipped") or ()),
             int(queued.get("skipped_count") or 0),
+            tuple(unknown_statuses),
         )

@@ -34,7 +34,11 @@ from airflow_provider_fuse.validation import (
     parse_variables,
 )
 
-__all__ = ["CallDetails", "CallDetailsDict", "CallEvent", "CallRequest", "CallStatus"]
+__all__ = ["UNKNOWN_STATUS", "CallDetails", "CallDetailsDict", "CallEvent", "CallRequest", "CallStatus"]
+
+#: The status of a call whose status was never read, or that reported only statuses this provider
+#: does not know past its dialing window (see :class:`~airflow_provider_fuse.waiting.UnknownStatuses`).
+UNKNOWN_STATUS = "unknown"
 
 
 class CallStatus(str, Enum):
@@ -58,6 +62,10 @@ class CallStatus(str, Enum):
 
     def succeeded(self: str) -> bool:
         return str(self).lower() in protocol.SUCCESS_STATUSES
+
+    def is_known(self: str) -> bool:
+        """Whether this provider knows the status (documented, or ASSUMED in protocol.py)."""
+        return str(self).lower() in protocol.ACTIVE_STATUSES | protocol.TERMINAL_STATUSES
 
     def __str__(self) -> str:
         return self.value
@@ -318,7 +326,7 @@ class CallDetails:
         status = (_text(details.get("status")) or "").strip()
         return cls(
             call_id=_call_id(details.get("call_id"), call_id),
-            status=status or "unknown",
+            status=status or UNKNOWN_STATUS,
             phone_number=_unquote(details.get("phone_number")),
             attempts=_int_or_none(details.get("attempts")),
             max_attempts=_int_or_none(details.get("max_attempts")),
@@ -363,7 +371,7 @@ class CallDetails:
         """Rebuild from ``to_dict()`` (a trigger event, an XCom value)."""
         return cls(
             call_id=data.get("call_id"),
-            status=str(data.get("status") or "unknown"),
+            status=str(data.get("status") or UNKNOWN_STATUS),
             phone_number=data.get("phone_number"),
             attempts=data.get("attempts"),
             max_attempts=data.get("max_attempts"),
