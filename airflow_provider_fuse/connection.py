@@ -42,9 +42,7 @@ class Extra:
 
     def schema(self) -> dict[str, Any]:
         """The JSON schema of the form field (Airflow's connection form reads it)."""
-        if self.choices:
-            return {"type": ["string", "null"], "enum": [*self.choices, None], "default": self.default}
-        if isinstance(self.default, str):
+        if isinstance(self.default, str):  # choices stay a text box: the description lists them
             return {"type": ["string", "null"], "default": self.default}
         kind = "integer" if self.integer else "number"
         return {

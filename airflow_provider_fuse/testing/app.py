@@ -154,11 +154,19 @@ class FuseApp:
                 status=None if reply.drop else reply.status,
                 form=form,
                 call_ids=call_ids,
+                variables=self._variables(route, call_ids),
                 fault=fault.kind if fault else None,
                 processed=processed,
             )
         )
         return reply
+
+    def _variables(self, route: _Route | None, call_ids: list[str]) -> list[dict[str, Any]]:
+        """The variables read for each call a queue or bulk_queue request queued."""
+        if route is None or route.endpoint not in ("queue", "bulk_queue"):
+            return []
+        calls = (self._store.get(call_id) for call_id in call_ids)
+        return [dict(call.spec.variables) for call in calls if call is not None]
 
     def _match(self, path: str) -> tuple[_Route | None, dict[str, str]]:
         """The route of the path (each path has one) and the path's parameters."""

@@ -29,6 +29,8 @@ def formatted_sim(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 def test_a_single_call_round_trips_its_variables(formatted_sim: FuseSimulator) -> None:
     call_id = FuseHook().queue_call(1, 2, CallRequest(NUMBER, variables=VARIABLES))
     assert formatted_sim.variables(call_id) == VARIABLES
+    (entry,) = formatted_sim.requests("queue")
+    assert entry.call_ids == [call_id] and entry.variables == [VARIABLES]  # recorded per call
 
 
 def test_the_notifier_sends_the_configured_format(
@@ -54,7 +56,7 @@ def test_a_campaign_sends_csv_columns_whatever_the_format(formatted_sim: FuseSim
     assert call_ids is not None
     (upload,) = formatted_sim.requests("bulk_queue")
     assert upload.form[protocol.BULK_CSV_FIELD].splitlines()[0] == "destination,name,slot,n"
-    assert formatted_sim.variables(call_ids[0]) == VARIABLES
+    assert formatted_sim.variables(call_ids[0]) == VARIABLES and upload.variables == [VARIABLES]
 
 
 def test_a_format_the_sender_did_not_use_arrives_without_variables(monkeypatch: pytest.MonkeyPatch) -> None:
