@@ -104,3 +104,22 @@ def test_an_unknown_format_is_refused_naming_the_extra_and_the_choices() -> None
     with pytest.raises(FuseConnectionSettingError, match="json, fields, bracketed, query") as caught:
         FuseSettings.from_connection(connection(variables_format="xml"))
     assert caught.value.field == "variables_format"
+
+
+def test_the_operator_refuses_a_long_query_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    import requests_mock as rm
+
+    from airflow_provider_fuse.operators.fuse import QueueCallOperator
+    from tests.conftest import DEVELOPER_KEY, FUSE_URL, LOGIN
+    from tests.support import FakeStore, context
+
+    conn = {"conn_type": "fuse", "host": FUSE_URL, "login": LOGIN, "password": DEVELOPER_KEY}
+    conn["extra"] = json.dumps({"variables_format": "query"})
+    monkeypatch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", json.dumps(conn))
+    store = FakeStore()
+    operator = QueueCallOperator(
+        task_id="call", application_id=1, deployment_id=2, phone_number=NUMBER, variables={"note": "x" * 300}
+    )
+    with rm.Mocker() as m, pytest.raises(FuseValidationError, match="variables"):
+        operator.execute(context(store))  # type: ignore[arg-type]
+    assert m.call_count == 0 and store.data == {}  # nothing sent, nothing remembered
