@@ -146,8 +146,11 @@ def _authenticate(report: Report, hook: FuseHook) -> bool:
     except FuseConnectionError as error:
         report.reason = f"unreachable: {_masked(str(error))}"
         report.exit_code = EXIT_UNREACHABLE
+        tls_failed = https and "SSL" in str(error)
         report.add(
-            "TLS", NOT_CHECKED if not https else CONTRADICTED, f"no answer from {hook.settings.base_url}"
+            "TLS",
+            CONTRADICTED if tls_failed else NOT_CHECKED,
+            "the TLS handshake failed" if tls_failed else f"no answer from {hook.settings.base_url}",
         )
         return False
     report.add(

@@ -132,3 +132,18 @@ def test_python_dash_m_runs_the_probe(sim: FuseSimulator) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Authenticated: yes" in done.stdout
+
+
+def test_a_failed_tls_handshake_is_reported_as_such(sim: FuseSimulator, tmp_path: Path) -> None:
+    conn = {
+        "conn_type": "fuse",
+        "host": f"https://127.0.0.1:{sim.port}/api",
+        "login": sim.login,
+        "password": "k",
+    }
+    report = tmp_path / "probe.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_FUSE_DEFAULT", json.dumps(conn))
+        assert probe.main(["--json", str(report)]) == probe.EXIT_UNREACHABLE  # a plain-http server
+    assert verdicts(report)["TLS"] == "contradicted"
+    assert json.loads(report.read_text())["reason"].startswith("unreachable:")
