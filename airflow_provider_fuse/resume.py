@@ -25,7 +25,7 @@ import logging
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 
 from airflow_provider_fuse.exceptions import FuseError, FuseNotFoundError
 
@@ -83,7 +83,13 @@ class CallSent(Stamp):
     at: str
 
 
-class ChunkRecord(Stamp):
+class ChunkFlags(Stamp, total=False):
+    """What a chunk record may carry besides its stamp: ``untracked`` (see :class:`ChunkRecord`)."""
+
+    untracked: bool
+
+
+class ChunkRecord(ChunkFlags):
     """A queued chunk, stored under ``CHUNK_KEY``: which rows (by fingerprint), their ids, their start.
 
     ``untracked``: Fuse accepted the upload without answering ids (``call_ids`` is then empty). The
@@ -93,7 +99,6 @@ class ChunkRecord(Stamp):
     fingerprint: str
     call_ids: list[str]
     start: int | None
-    untracked: NotRequired[bool]
 
 
 class ChunkSent(Stamp):
