@@ -10,8 +10,10 @@ line after it). The task's result is a :class:`CampaignResult`, stored in XCom a
         "rows": 120,                      # rows read, valid or not
         "calls": [[call_id, row, phone, status, attempts], ...],   # one per queued call, row order
         "totals": {"completed": 97, "failed": 20},                  # calls by last known status
-        "completed_ratio": 0.8291,        # completed calls / queued calls (1.0 when none were queued)
-        "finished": True,                 # every call reached a terminal status
+        "completed_ratio": 0.8291,        # completed / tracked calls (1.0 when none were tracked)
+        "finished": True,                 # every tracked call reached a terminal status
+        "untracked": 0,                   # calls Fuse queued without answering their ids
+        "unknown_statuses": [],           # statuses Fuse reported that this provider does not know
         "skipped": [[row, field, message], ...],   # rows not queued (skip_invalid=True), first 1,000
         "skipped_count": 3,               # all rows not queued
     }
@@ -19,6 +21,11 @@ line after it). The task's result is a :class:`CampaignResult`, stored in XCom a
 ``phone`` is masked, as Fuse reports it (``16***234``; as queued, ``+16***234``, when the
 task did not wait), ``status`` is Fuse's (``"unknown"`` when never read) and ``attempts`` may be
 None. ``CampaignResult.from_xcom(value)`` reads it back; ``row`` points into the input.
+
+A chunk that Fuse queued without answering call ids (``{"success": true}``, an empty 202) cannot be
+tracked: its rows are listed with ``call_id`` None and status ``"untracked"``, counted in
+``untracked`` and left out of ``completed_ratio``, ``pending`` and ``not_reached`` (they were
+called: a follow-up campaign must not call them again).
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from typing import Any, NamedTuple, TypedDict
 
 from airflow_provider_fuse import exceptions, phone, protocol
 from airflow_provider_fuse.fields import ROW_FIELDS
-from airflow_provider_fuse.models import CallRequest, CallStatus
+from airflow_provider_fuse.models import UNKNOWN_STATUS, CallRequest, CallStatus
 from airflow_provider_fuse.urls import check_call_id
 from airflow_provider_fuse.validation import (
     VARIABLE_NAME,
@@ -64,10 +71,12 @@ __all__ = [
 
 #: Keeps one chunk's call ids well under the task state store's default 64 KB per value.
 MAX_CHUNK_SIZE = 5_000
+#: The status of a call Fuse queued without answering its id: nobody asks Fuse about it.
+UNTRACKED = "untracked"
 #: Rows listed in a validation error (the rest are counted) and kept in the result's ``skipped``.
 MAX_ROWS_IN_MESSAGE = 100
 MAX_SKIPPED_IN_RESULT = 1_000
-UNKNOWN = "unknown"
+UNKNOWN = UNKNOWN_STATUS
 # Where rows_from_csv leaves the cells of a row longer than the header, for validation to report.
 _EXTRA_CELLS = "\x00extra cells"
 # Keys chunk fingerprints when the caller gives no secret: nobody, this process included after a
@@ -194,6 +203,7 @@ class CampaignQueued(TypedDict):
     call_rows: list[str | list[int]]
     skipped: list[SkippedRow]
     skipped_count: int
+    untracked: list[list[Any]]  # [row, masked phone] of calls queued without ids
 
 
 class CampaignXCom(TypedDict):
@@ -206,6 +216,8 @@ class CampaignXCom(TypedDict):
     finished: bool
     skipped: list[SkippedRow]
     skipped_count: int
+    untracked: int
+    unknown_statuses: list[str]
 
 
 @dataclass(frozen=True)
@@ -275,14 +287,25 @@ class CampaignPlan:
     def call_count(self) -> int:
         return sum(len(chunk.rows) for chunk in self.chunks)
 
-    def calls_in_row_order(self, chunk_call_ids: Sequence[Sequence[str]]) -> list[tuple[int, str]]:
-        """``(row, call_id)`` of every call, given each chunk's call ids in upload order."""
+    def calls_in_row_order(self, chunk_call_ids: Sequence[Sequence[str] | None]) -> list[tuple[int, str]]:
+        """``(row, call_id)`` of every tracked call, given each chunk's call ids in upload order
+        (None for a chunk Fuse queued without answering ids)."""
         pairs = [
             (row.row, call_id)
             for chunk, call_ids in zip(self.chunks, chunk_call_ids, strict=True)
+            if call_ids is not None
             for row, call_id in zip(chunk.rows, call_ids, strict=True)
         ]
         return sorted(pairs)
+
+    def untracked_rows(self, chunk_call_ids: Sequence[Sequence[str] | None]) -> list[int]:
+        """The rows of the chunks Fuse queued without answering ids (None in ``chunk_call_ids``)."""
+        return sorted(
+            row.row
+            for chunk, call_ids in zip(self.chunks, chunk_call_ids, strict=True)
+            if call_ids is None
+            for row in chunk.rows
+        )
 
     def calling_notes(self) -> list[str]:
         """What calling hours changed, once per upload group (rows of a group share the change)."""
@@ -296,27 +319,36 @@ class CampaignPlan:
                 notes.append(f"{size:,} call(s) in {zones}: " + " ".join(first.request.calling_notes))
         return notes
 
-    def result_queued(self, calls: Sequence[tuple[int, str]]) -> CampaignResult:
-        """The result of a task that does not wait: every call ``queued``."""
-        masked = {row.row: row.request.masked_phone for chunk in self.chunks for row in chunk.rows}
+    def result_queued(
+        self, calls: Sequence[tuple[int, str]], untracked: Sequence[int] = ()
+    ) -> CampaignResult:
+        """The result of a task that does not wait: every tracked call ``queued``, the rest ``untracked``."""
+        masked = self._masked_phones()
+        queued = [CampaignCall(call_id, row, masked[row], protocol.QUEUED, None) for row, call_id in calls]
         return CampaignResult(
             self.total_rows,
-            tuple(CampaignCall(call_id, row, masked[row], protocol.QUEUED, None) for row, call_id in calls),
+            tuple(sorted(queued + _untracked_calls([row, masked[row]] for row in untracked), key=_row)),
             self.skipped,
         )
 
-    def queued(self, calls: Sequence[tuple[int, str]]) -> CampaignQueued:
-        """What a task pushes before it waits: rows read, each call's id and row, rows skipped.
+    def queued(self, calls: Sequence[tuple[int, str]], untracked: Sequence[int] = ()) -> CampaignQueued:
+        """What a task pushes before it waits: rows read, each call's id and row, rows skipped, and
+        the rows of calls queued without ids (with their masked numbers).
 
         Ids and rows are packed in runs (:func:`pack_ids`), so this stays small at 10,000 calls.
         """
+        masked = self._masked_phones()
         return {
             "rows": self.total_rows,
             "call_ids": pack_ids(call_id for _, call_id in calls),
             "call_rows": pack_ids(row for row, _ in calls),
             "skipped": [[e.row, e.field, e.message] for e in self.skipped[:MAX_SKIPPED_IN_RESULT]],
             "skipped_count": len(self.skipped),
+            "untracked": [[row, masked[row]] for row in untracked],
         }
+
+    def _masked_phones(self) -> dict[int, str]:
+        return {row.row: row.request.masked_phone for chunk in self.chunks for row in chunk.rows}
 
 
 def plan_campaign(
@@ -488,10 +520,22 @@ def unpack_ids(packed: Iterable[str | int | Sequence[int]]) -> list[str]:
 # --- the result ---------------------------------------------------------------------------------
 
 
-class CampaignCall(NamedTuple):
-    """One queued call in the result: which row it came from and how it ended."""
+def _row(call: CampaignCall) -> int:
+    return call.row
 
-    call_id: str
+
+def _untracked_calls(rows: Iterable[Sequence[Any]]) -> list[CampaignCall]:
+    """``[row, masked phone]`` pairs as result entries of calls Fuse queued without ids."""
+    return [CampaignCall(None, int(row), phone, UNTRACKED, None) for row, phone in rows]
+
+
+class CampaignCall(NamedTuple):
+    """One queued call in the result: which row it came from and how it ended.
+
+    ``call_id`` is None (and ``status`` ``"untracked"``) when Fuse queued the call without its id.
+    """
+
+    call_id: str | None
     row: int
     phone: str | None
     status: str
@@ -505,6 +549,10 @@ class CampaignCall(NamedTuple):
     def ended(self) -> bool:
         return CallStatus.is_terminal(self.status)
 
+    @property
+    def tracked(self) -> bool:
+        return self.status != UNTRACKED
+
 
 @dataclass(frozen=True)
 class CampaignResult:
@@ -517,6 +565,9 @@ class CampaignResult:
     calls: tuple[CampaignCall, ...]
     skipped: tuple[RowError, ...] = ()
     skipped_count: int = 0
+    #: Statuses Fuse reported that this provider does not know (kept as-is, not ended; a call still
+    #: reporting one past its dialing window and grace ends ``unknown``).
+    unknown_statuses: tuple[str, ...] = ()
 
     @property
     def totals(self) -> dict[str, int]:
@@ -530,18 +581,24 @@ class CampaignResult:
 
     @property
     def not_reached(self) -> list[CampaignCall]:
-        """Calls that did not complete: failed, rejected, canceled, or still open at the deadline."""
-        return [call for call in self.calls if not call.reached]
+        """Tracked calls that did not complete: failed, rejected, canceled, or still open at the deadline."""
+        return [call for call in self.calls if call.tracked and not call.reached]
 
     @property
     def pending(self) -> list[CampaignCall]:
-        """Calls not ended when the task stopped waiting (or did not wait)."""
-        return [call for call in self.calls if not call.ended]
+        """Tracked calls not ended when the task stopped waiting (or did not wait)."""
+        return [call for call in self.calls if call.tracked and not call.ended]
+
+    @property
+    def untracked(self) -> list[CampaignCall]:
+        """Calls Fuse queued without answering their ids: queued, outcome unknown to this task."""
+        return [call for call in self.calls if not call.tracked]
 
     @property
     def completed_ratio(self) -> float:
-        """Completed calls over queued calls; 1.0 when there were none (nothing failed)."""
-        return len(self.reached) / len(self.calls) if self.calls else 1.0
+        """Completed calls over tracked calls; 1.0 when there were none (nothing failed)."""
+        tracked = len(self.calls) - len(self.untracked)
+        return len(self.reached) / tracked if tracked else 1.0
 
     @property
     def finished(self) -> bool:
@@ -555,10 +612,15 @@ class CampaignResult:
         others = ", ".join(
             f"{status} {count:,}"
             for status, count in sorted(self.totals.items())
-            if status != protocol.COMPLETED
+            if status not in (protocol.COMPLETED, UNTRACKED)
         )
-        text = f"{len(self.reached):,} of {len(self.calls):,} calls completed ({self.completed_ratio:.1%})"
-        return text + (f": {others}" if others else "")
+        untracked = len(self.untracked)
+        tracked = len(self.calls) - untracked
+        text = f"{len(self.reached):,} of {tracked:,} calls completed ({self.completed_ratio:.1%})"
+        text += f": {others}" if others else ""
+        if untracked:
+            text += f"; {untracked:,} more queued without tracking (Fuse answered no call ids)"
+        return text
 
     def to_xcom(self) -> CampaignXCom:
         return {
@@ -569,6 +631,8 @@ class CampaignResult:
             "finished": self.finished,
             "skipped": [[e.row, e.field, e.message] for e in self.skipped[:MAX_SKIPPED_IN_RESULT]],
             "skipped_count": max(self.skipped_count, len(self.skipped)),
+            "untracked": len(self.untracked),
+            "unknown_statuses": list(self.unknown_statuses),
         }
 
     @classmethod
@@ -577,24 +641,31 @@ class CampaignResult:
         return cls(
             rows=int(value.get("rows") or 0),
             calls=tuple(
-                CampaignCall(str(c[0]), int(c[1]), c[2], str(c[3]), c[4]) for c in value.get("calls") or ()
+                CampaignCall(None if c[0] is None else str(c[0]), int(c[1]), c[2], str(c[3]), c[4])
+                for c in value.get("calls") or ()
             ),
             skipped=tuple(RowError(int(s[0]), str(s[1]), str(s[2])) for s in value.get("skipped") or ()),
             skipped_count=int(value.get("skipped_count") or 0),
+            unknown_statuses=tuple(str(status) for status in value.get("unknown_statuses") or ()),
         )
 
     @classmethod
     def tracked(
-        cls, states: Sequence[Sequence[Any]], queued: CampaignQueued | Mapping[str, Any]
+        cls,
+        states: Sequence[Sequence[Any]],
+        queued: CampaignQueued | Mapping[str, Any],
+        unknown_statuses: Iterable[str] = (),
     ) -> CampaignResult:
         """Join the tracker's ``[call_id, status, attempts, phone]`` states with :meth:`CampaignPlan.queued`."""
         rows = [int(row) for row in unpack_ids(queued.get("call_rows") or ())]
+        calls = [
+            CampaignCall(str(state[0]), row, state[3], str(state[1] or UNKNOWN), state[2])
+            for row, state in zip(rows, states, strict=True)
+        ]
         return cls(
             int(queued.get("rows") or 0),
-            tuple(
-                CampaignCall(str(state[0]), row, state[3], str(state[1] or UNKNOWN), state[2])
-                for row, state in zip(rows, states, strict=True)
-            ),
+            tuple(sorted(calls + _untracked_calls(queued.get("untracked") or ()), key=_row)),
             tuple(RowError(int(r), str(f), str(m)) for r, f, m in queued.get("skipped") or ()),
             int(queued.get("skipped_count") or 0),
+            tuple(unknown_statuses),
         )

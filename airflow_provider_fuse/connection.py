@@ -38,10 +38,11 @@ class Extra:
     rule: str = ""
     reserved: frozenset[str] = frozenset()
     upper: bool = False
+    choices: tuple[str, ...] = ()
 
     def schema(self) -> dict[str, Any]:
         """The JSON schema of the form field (Airflow's connection form reads it)."""
-        if isinstance(self.default, str):
+        if isinstance(self.default, str):  # choices stay a text box: the description lists them
             return {"type": ["string", "null"], "default": self.default}
         kind = "integer" if self.integer else "number"
         return {
@@ -84,6 +85,8 @@ class Extra:
 
     def _text(self, value: Any) -> str | None:
         text = value.strip() if isinstance(value, str) else ""
+        if self.choices:
+            return text.lower() if text.lower() in self.choices else None
         if not re.fullmatch(self.pattern, text) or text.lower() in self.reserved:
             return None
         return text.upper() if self.upper else text
@@ -134,7 +137,18 @@ VARIABLES_FIELD = Extra(
     "the queue request's own fields",
     reserved=protocol.REQUEST_FIELDS,
 )
-EXTRAS = (REQUEST_TIMEOUT, CONNECT_TIMEOUT, RETRY_LIMIT, DEFAULT_REGION, VARIABLES_FIELD)
+VARIABLES_FORMAT = Extra(
+    "variables_format",
+    "Variables format",
+    "How a single call's variables travel (Fuse does not document it): json = one field holding a JSON "
+    "object; fields = each variable its own form field; bracketed = field[name]=value; query = one field "
+    f"holding name=value&... (at most {protocol.MAX_QUERY_VARIABLES_CHARS} characters). Campaigns always "
+    "send variables as CSV columns. Run fuse-probe --live to check.",
+    default=protocol.DEFAULT_VARIABLES_FORMAT,
+    rule=f"one of {', '.join(protocol.VARIABLES_FORMATS)}",
+    choices=protocol.VARIABLES_FORMATS,
+)
+EXTRAS = (REQUEST_TIMEOUT, CONNECT_TIMEOUT, RETRY_LIMIT, DEFAULT_REGION, VARIABLES_FIELD, VARIABLES_FORMAT)
 
 
 @dataclass(frozen=True)
@@ -149,6 +163,7 @@ class FuseSettings:
     retry_limit: int = int(RETRY_LIMIT.default)
     default_region: str = str(DEFAULT_REGION.default)
     variables_field: str = str(VARIABLES_FIELD.default)
+    variables_format: str = str(VARIABLES_FORMAT.default)
 
     def __repr__(self) -> str:  # the developer key must never reach a log line
         return f"FuseSettings(base_url={self.base_url!r}, login={self.login!r}, password='***')"
@@ -182,6 +197,7 @@ class FuseSettings:
             retry_limit=RETRY_LIMIT.read(extra, conn_id),
             default_region=DEFAULT_REGION.read(extra, conn_id),
             variables_field=VARIABLES_FIELD.read(extra, conn_id),
+            variables_format=VARIABLES_FORMAT.read(extra, conn_id),
         )
 
     @property

@@ -8,7 +8,6 @@ shares with a campaign are a ``CallOptions`` (:mod:`airflow_provider_fuse.valida
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -35,7 +34,11 @@ from airflow_provider_fuse.validation import (
     parse_variables,
 )
 
-__all__ = ["CallDetails", "CallDetailsDict", "CallEvent", "CallRequest", "CallStatus"]
+__all__ = ["UNKNOWN_STATUS", "CallDetails", "CallDetailsDict", "CallEvent", "CallRequest", "CallStatus"]
+
+#: The status of a call whose status was never read, or that reported only statuses this provider
+#: does not know past its dialing window (see :class:`~airflow_provider_fuse.waiting.UnknownStatuses`).
+UNKNOWN_STATUS = "unknown"
 
 
 class CallStatus(str, Enum):
@@ -59,6 +62,10 @@ class CallStatus(str, Enum):
 
     def succeeded(self: str) -> bool:
         return str(self).lower() in protocol.SUCCESS_STATUSES
+
+    def is_known(self: str) -> bool:
+        """Whether this provider knows the status (documented, or ASSUMED in protocol.py)."""
+        return str(self).lower() in protocol.ACTIVE_STATUSES | protocol.TERMINAL_STATUSES
 
     def __str__(self) -> str:
         return self.value
@@ -193,17 +200,31 @@ class CallRequest:
     def masked_phone(self) -> str:
         return mask_phone(self.phone_number)
 
-    def to_form(self, variables_field: str = protocol.DEFAULT_VARIABLES_FIELD) -> dict[str, str]:
+    def to_form(
+        self,
+        variables_field: str = protocol.DEFAULT_VARIABLES_FIELD,
+        variables_format: str = protocol.DEFAULT_VARIABLES_FORMAT,
+    ) -> dict[str, str]:
         """Exactly the form fields of a Fuse queue request, as strings; unset options are left out.
 
-        ``variables_field`` is the connection's: no variable may be named like it (checked here,
-        before the hook sends anything).
+        ``variables_field`` and ``variables_format`` are the connection's: no variable may be named
+        like a field of the request (in ``fields`` format each variable IS a field), and a ``query``
+        longer than Fuse takes is refused. Both are checked here, before the hook sends anything.
         """
         check_variable_names(self.variables, variables_field)
         form = {protocol.PHONE_NUMBER: self.tel_uri}
         form.update(self.shared_form())
-        if self.variables:
-            form[variables_field] = json.dumps(self.variables, separators=(",", ":"))
+        carried = protocol.variables_form(self.variables, variables_format, variables_field)
+        if variables_format == protocol.VARIABLES_QUERY and carried:
+            length = len(carried[variables_field])
+            if length > protocol.MAX_QUERY_VARIABLES_CHARS:
+                raise exceptions.FuseValidationError(
+                    "variables",
+                    f"{len(self.variables)} variable(s) of {length} characters once URL-encoded",
+                    f"The connection's variables_format 'query' carries at most "
+                    f"{protocol.MAX_QUERY_VARIABLES_CHARS} characters: send fewer or shorter variables.",
+                )
+        form.update(carried)
         return form
 
     def shared_form(self) -> dict[str, str]:
@@ -305,7 +326,7 @@ class CallDetails:
         status = (_text(details.get("status")) or "").strip()
         return cls(
             call_id=_call_id(details.get("call_id"), call_id),
-            status=status or "unknown",
+            status=status or UNKNOWN_STATUS,
             phone_number=_unquote(details.get("phone_number")),
             attempts=_int_or_none(details.get("attempts")),
             max_attempts=_int_or_none(details.get("max_attempts")),
@@ -350,7 +371,7 @@ class CallDetails:
         """Rebuild from ``to_dict()`` (a trigger event, an XCom value)."""
         return cls(
             call_id=data.get("call_id"),
-            status=str(data.get("status") or "unknown"),
+            status=str(data.get("status") or UNKNOWN_STATUS),
             phone_number=data.get("phone_number"),
             attempts=data.get("attempts"),
             max_attempts=data.get("max_attempts"),

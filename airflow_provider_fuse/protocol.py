@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 DEFAULT_BASE_URL = "https://fuse.plumvoice.com/api"
 
@@ -29,6 +30,22 @@ BULK_CSV_FIELD = "csv"
 # ASSUMED: the form field carrying the application variables (a JSON object). Plum's older outbound
 # API calls it ``call_parameters``; the connection extra ``variables_field`` overrides it.
 DEFAULT_VARIABLES_FIELD = "call_parameters"
+
+# ASSUMED: how a single queue request carries the variables; no Fuse page says (the connection extra
+# ``variables_format`` picks one, see :func:`variables_form`). ``json``: one field holding a JSON
+# object; ``fields``: each variable its own form field; ``bracketed``: a PHP-style form array
+# ``field[name]=value`` (Plum's survey product, ``metadata``); ``query``: one field holding
+# ``name=value&...`` URL-encoded (Plum's older outbound API, ``call_parameters``).
+VARIABLES_JSON, VARIABLES_FIELDS, VARIABLES_BRACKETED, VARIABLES_QUERY = (
+    "json",
+    "fields",
+    "bracketed",
+    "query",
+)
+VARIABLES_FORMATS = (VARIABLES_JSON, VARIABLES_FIELDS, VARIABLES_BRACKETED, VARIABLES_QUERY)
+DEFAULT_VARIABLES_FORMAT = VARIABLES_JSON
+#: ASSUMED: Plum's older outbound API takes ``call_parameters`` as a string of at most 255 characters.
+MAX_QUERY_VARIABLES_CHARS = 255
 
 # ASSUMED: the bulk CSV has a header row; this column holds the phone number and every other
 # column becomes an application variable of that name.
@@ -84,6 +101,53 @@ CALL_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 PROBE_CALL_ID = "0"
 
 
+def variables_form(
+    variables: Mapping[str, Any], variables_format: str, variables_field: str
+) -> dict[str, str]:
+    """The form fields carrying ``variables`` in ``variables_format`` (ASSUMED, see above); {} for none.
+
+    Outside ``json`` a value that is not text travels as its JSON text (``3``, ``true``), as in the CSV.
+    """
+    if not variables:
+        return {}
+    if variables_format == VARIABLES_JSON:
+        return {variables_field: json.dumps(dict(variables), separators=(",", ":"))}
+    texts = {name: variable_text(value) for name, value in variables.items()}
+    if variables_format == VARIABLES_FIELDS:
+        return texts
+    if variables_format == VARIABLES_BRACKETED:
+        return {f"{variables_field}[{name}]": value for name, value in texts.items()}
+    if variables_format == VARIABLES_QUERY:
+        return {variables_field: urlencode(list(texts.items()))}
+    raise ValueError(f"unknown variables format {variables_format!r}; expected one of {VARIABLES_FORMATS}")
+
+
+def parse_variables_form(
+    form: Mapping[str, str], variables_format: str, variables_field: str
+) -> dict[str, Any]:
+    """The variables a queue request's form carries in ``variables_format``; the simulator's reading.
+
+    ValueError when the ``json`` field is not a JSON object.
+    """
+    if variables_format == VARIABLES_FIELDS:
+        return {name: value for name, value in form.items() if name.strip().lower() not in REQUEST_FIELDS}
+    if variables_format == VARIABLES_BRACKETED:
+        pattern = re.compile(re.escape(variables_field) + r"\[(.+)\]")
+        return {m[1]: value for name, value in form.items() if (m := pattern.fullmatch(name))}
+    raw = (form.get(variables_field) or "").strip()
+    if not raw:
+        return {}
+    if variables_format == VARIABLES_QUERY:
+        return dict(parse_qsl(raw, keep_blank_values=True))
+    try:
+        variables = json.loads(raw)
+    except ValueError:
+        variables = None
+    if not isinstance(variables, dict):
+        raise ValueError(f"{variables_field} must be a JSON object of variable names and values")
+    return variables
+
+
 def queue_path(application_id: int | str, deployment_id: int | str) -> str:
     return f"/apps/{application_id}/{deployment_id}/queue"
 
@@ -115,6 +179,27 @@ def error_message(body: Any) -> str | None:
 def queue_response(call_id: str) -> dict[str, str]:
     """ASSUMED body of a successful queue request: ``{"call_id": ...}``."""
     return {"call_id": call_id}
+
+
+def bulk_success_only() -> dict[str, bool]:
+    """The answer of Plum's survey product to a bulk upload, and maybe of Fuse: ``{"success": true}``."""
+    return {"success": True}
+
+
+def answer_refuses(body: Any) -> bool:
+    """Whether a 2xx answer's body still says the request failed (``{"error": ...}``, ``success: false``)."""
+    return isinstance(body, Mapping) and (error_message(body) is not None or body.get("success") is False)
+
+
+# ASSUMED: Fuse answers JSON to ``Accept: application/json`` (documented) and XML otherwise; an answer
+# whose Content-Type names XML or HTML (a proxy's page, a login page) is refused, never parsed.
+UNREADABLE_CONTENT_TYPES = ("xml", "html")
+
+
+def unreadable_content_type(content_type: str | None) -> bool:
+    """Whether an answer's Content-Type is one this provider refuses to read as JSON."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return any(kind in media for kind in UNREADABLE_CONTENT_TYPES)
 
 
 def parse_queue_response(body: Any, link_header: str | None) -> str | None:
@@ -160,7 +245,7 @@ def build_bulk_csv(rows: Iterable[tuple[str, Mapping[str, Any]]]) -> bytes:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([BULK_DESTINATION_COLUMN, *columns])
     for destination, variables in rows:
-        writer.writerow([destination, *(_csv_cell(variables.get(c)) for c in columns)])
+        writer.writerow([destination, *(variable_text(variables.get(c)) for c in columns)])
     return out.getvalue().encode()
 
 
@@ -177,7 +262,8 @@ def parse_bulk_csv(data: bytes | str) -> list[tuple[str, dict[str, str]]]:
     return rows
 
 
-def _csv_cell(value: Any) -> str:
+def variable_text(value: Any) -> str:
+    """A variable's value as form or CSV text: text as is, anything else as JSON (None: empty)."""
     if value is None:
         return ""
     if isinstance(value, str):

@@ -83,8 +83,18 @@ class CallSent(Stamp):
     at: str
 
 
-class ChunkRecord(Stamp):
-    """A queued chunk, stored under ``CHUNK_KEY``: which rows (by fingerprint), their ids, their start."""
+class ChunkFlags(Stamp, total=False):
+    """What a chunk record may carry besides its stamp: ``untracked`` (see :class:`ChunkRecord`)."""
+
+    untracked: bool
+
+
+class ChunkRecord(ChunkFlags):
+    """A queued chunk, stored under ``CHUNK_KEY``: which rows (by fingerprint), their ids, their start.
+
+    ``untracked``: Fuse accepted the upload without answering ids (``call_ids`` is then empty). The
+    chunk IS queued: a retry never uploads it again, and nobody asks Fuse about its calls.
+    """
 
     fingerprint: str
     call_ids: list[str]
@@ -555,15 +565,20 @@ def resume_chunks(
                 "Chunk %s's earlier upload went unanswered; uploading it again as asked.", chunk.index + 1
             )
         records.append(record)
-    resumed = [record for record in records if record]
+    resumed = [chunk for chunk, record in zip(chunks, records, strict=True) if record]
     if resumed:
         log.info(
             "Resuming: %s of %s chunks (%s calls) were queued by an earlier try and are not uploaded again.",
             len(resumed),
             count,
-            f"{sum(len(r['call_ids']) for r in resumed):,}",
+            f"{sum(len(chunk.rows) for chunk in resumed):,}",
         )
     return records
+
+
+def chunk_call_ids(record: ChunkRecord) -> list[str] | None:
+    """A queued chunk's call ids, or None when Fuse queued it without answering them."""
+    return None if record.get("untracked") else record["call_ids"]
 
 
 def _earlier_chunks(memory: Memory, count: int) -> list[tuple[ChunkRecord | None, ChunkSent | None]]:
@@ -590,12 +605,16 @@ def _reattach_after_clear(
 ) -> bool:
     """A cleared campaign task: True to resume the earlier campaign (a call still in progress)."""
     call_ids = [call_id for record, _ in earlier if record for call_id in record["call_ids"]]
+    untracked = any(record.get("untracked") for record, _ in earlier if record)
     busy = still_in_progress(call_ids) if call_ids else None
-    if busy is not None:
+    if busy is not None or untracked:
         log.info(
-            "This task was cleared while Fuse call %s of its earlier campaign is still in progress: "
-            "re-attaching to that campaign (%s calls) rather than calling again.",
-            busy,
+            "This task was cleared while %s: re-attaching to that campaign (%s tracked calls) rather "
+            "than calling again.",
+            f"Fuse call {busy} of its earlier campaign is still in progress"
+            if busy is not None
+            else "an upload of its earlier campaign was queued without call ids, so whether those calls "
+            f"ended is unknown (delete the keys {CHUNK_KEY.format(index='N')} to start afresh)",
             f"{len(call_ids):,}",
         )
         for index, (record, sent) in enumerate(earlier):
@@ -627,21 +646,33 @@ def _reattach_after_clear(
 def queue_chunk_once(
     memory: Memory,
     chunk: Chunk,
-    send: Callable[[], list[str]],
+    send: Callable[[], list[str] | None],
     announce: Callable[[ChunkRecord], None] | None = None,
 ) -> ChunkRecord:
     """Upload one chunk through ``send``, at most once; returns the record a retry resumes from.
 
-    ``announce`` gets the record as soon as Fuse answers, before it is stored.
+    ``send`` returns the calls' ids, or None when Fuse queued them without answering ids: the record
+    is then ``untracked`` (queued, never uploaded again). ``announce`` gets the record as soon as Fuse
+    answers, before it is stored.
     """
     fingerprint, start = chunk.fingerprint, chunk.start
 
     def upload() -> ChunkRecord:
-        return {"fingerprint": fingerprint, "call_ids": send(), "start": start, **memory.stamp}
+        ids = send()
+        record: ChunkRecord = {
+            "fingerprint": fingerprint,
+            "call_ids": ids or [],
+            "start": start,
+            **memory.stamp,
+        }
+        if ids is None:
+            record["untracked"] = True
+        return record
 
     def what(record: ChunkRecord) -> str:
         ids = record["call_ids"]
-        return f"the {len(ids):,} calls of chunk {chunk.index + 1} (ids {ids[0]} to {ids[-1]})"
+        calls = f"the {len(chunk.rows):,} calls of chunk {chunk.index + 1}"
+        return f"{calls} (ids {ids[0]} to {ids[-1]})" if ids else f"{calls} (Fuse answered no call ids)"
 
     return queue_at_most_once(
         memory,

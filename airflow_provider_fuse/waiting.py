@@ -21,7 +21,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow_provider_fuse import protocol
@@ -35,7 +35,7 @@ from airflow_provider_fuse.exceptions import (
     FuseServerError,
     FuseWaitTimeout,
 )
-from airflow_provider_fuse.models import CallDetails, CallDetailsDict
+from airflow_provider_fuse.models import UNKNOWN_STATUS, CallDetails, CallDetailsDict, CallStatus
 from airflow_provider_fuse.phone import mask_phone
 
 if TYPE_CHECKING:
@@ -76,6 +76,52 @@ class CallsTriggerEvent(TypedDict):
     message: str
     calls: list[list[Any]]
     requests: int
+    unknown_statuses: list[str]  # statuses Fuse reported that this provider does not know, once each
+
+
+class UnknownStatuses:
+    """Statuses Fuse reports that this provider does not know (protocol.py lists the known ones).
+
+    Such a status is kept as-is and treated as not ended; each value is logged once per wait (a
+    task's). A call still reporting one at ``give_up_at`` (Unix time: the end of its dialing window
+    plus ``resume.LAST_ATTEMPT_SECONDS``, see :func:`give_up_unknown_at`) ends with status
+    ``unknown`` instead of running to the wait's timeout. ``seen`` lists the values, for the result.
+    """
+
+    def __init__(self, give_up_at: float | None, log: Log, seen: Iterable[str] = ()):
+        self.give_up_at = give_up_at
+        self.seen: list[str] = list(seen)
+        self._log = log
+
+    def check(self, call_id: str, details: CallDetails, now: float) -> CallDetails | None:
+        """None for a known status; else the details, with status ``unknown`` once past ``give_up_at``."""
+        if CallStatus.is_known(details.status) or details.status == UNKNOWN_STATUS:
+            return None
+        if details.status not in self.seen:
+            self.seen.append(details.status)
+            self._log.warning(
+                "Fuse reports status %r (first seen on call %s), which this provider does not know: kept "
+                "as-is and treated as not ended (logged once per status).",
+                details.status,
+                call_id,
+            )
+        if self.give_up_at is None or now < self.give_up_at:
+            return details
+        self._log.warning(
+            "Fuse call %s still reports %r past its dialing window and grace (%s): it ends 'unknown'.",
+            call_id,
+            details.status,
+            _utc(self.give_up_at),
+        )
+        return replace(details, status=UNKNOWN_STATUS)
+
+
+def give_up_unknown_at(requests: Iterable[Any], now: float) -> float:
+    """When calls reporting only unknown statuses end ``unknown``: their window, plus the grace
+    (``resume.LAST_ATTEMPT_SECONDS``) that the task state store also keeps their ids for."""
+    from airflow_provider_fuse.resume import calls_end_within
+
+    return now + calls_end_within(requests, now)
 
 
 def deadline_after(timeout: float | None) -> float | None:
@@ -159,11 +205,20 @@ def ended_before_deferring(
 
 
 def wait_in_worker(
-    task: Any, hook: FuseHook, call_id: str, poll_interval: float, deadline: float | None
+    task: Any,
+    hook: FuseHook,
+    call_id: str,
+    poll_interval: float,
+    deadline: float | None,
+    give_up_unknown: float | None = None,
 ) -> CallDetailsDict:
-    """Poll in the worker until the call is terminal or the deadline passes (the sync twin of the trigger)."""
+    """Poll in the worker until the call is terminal or the deadline passes (the sync twin of the trigger).
+
+    A call reporting only unknown statuses at ``give_up_unknown`` ends ``unknown`` (:class:`UnknownStatuses`).
+    """
     details: CallDetails | None = None
     last_status = None
+    unknown = UnknownStatuses(give_up_unknown, task.log)
     while True:
         found = poll_once(hook, call_id, task.log, deadline)
         if isinstance(found, CallDetails):
@@ -173,6 +228,9 @@ def wait_in_worker(
                 last_status = details.status
             if details.is_terminal:
                 return outcome(details)
+            strange = unknown.check(call_id, details, time.time())
+            if strange is not None and strange.status == UNKNOWN_STATUS:
+                return outcome(strange)
         if deadline is not None and time.time() >= deadline:
             raise FuseWaitTimeout(timeout_message(call_id, details, deadline))
         error = found if isinstance(found, FuseError) else None
@@ -261,8 +319,10 @@ class CallsPoller:
         now: float,
         not_before: Mapping[str, float] | None = None,
         log: Log,
+        give_up_unknown: float | None = None,
     ):
         self.poll_interval = float(poll_interval)
+        self.unknown = UnknownStatuses(give_up_unknown, log)
         self.requests = 0
         self._order = list(call_ids)
         self._calls = {call_id: _Call() for call_id in self._order}
@@ -302,7 +362,10 @@ class CallsPoller:
         call.status, call.attempts = details.status, details.attempts
         call.phone = mask_phone(details.phone_number) if details.phone_number else call.phone
         call.quiet = 0 if news else call.quiet + 1
-        if details.is_terminal:
+        strange = self.unknown.check(call_id, details, now)
+        if strange is not None and strange.status == UNKNOWN_STATUS:
+            call.status = UNKNOWN_STATUS
+        if details.is_terminal or call.status == UNKNOWN_STATUS:
             self._open.discard(call_id)
             self._report_progress()
         else:
@@ -338,7 +401,13 @@ class CallsPoller:
                 f"({_utc(deadline or time.time())}): {self._totals(self._open)}. They were {NOT_CANCELLED}"
             )
         calls = [[i, c.status, c.attempts, c.phone] for i, c in ((i, self._calls[i]) for i in self._order)]
-        return {"status": status, "message": message, "calls": calls, "requests": self.requests}
+        return {
+            "status": status,
+            "message": message,
+            "calls": calls,
+            "requests": self.requests,
+            "unknown_statuses": list(self.unknown.seen),
+        }
 
     def _wait(self, call_id: str, due: float) -> None:
         heapq.heappush(self._waiting, (due, next(self._ticket), call_id))
@@ -390,6 +459,7 @@ def wait_for_calls_in_worker(
     deadline: float | None,
     not_before: Sequence[tuple[float, Sequence[str]]] = (),
     max_requests_per_second: float = 10.0,
+    give_up_unknown: float | None = None,
 ) -> CallsTriggerEvent:
     """Poll many calls in the worker, paced like FuseCallsTrigger; returns the trigger's event."""
     poller = CallsPoller(
@@ -398,6 +468,7 @@ def wait_for_calls_in_worker(
         now=time.time(),
         not_before=calls_not_before(not_before),
         log=task.log,
+        give_up_unknown=give_up_unknown,
     )
     pacer = RequestPacer(max_requests_per_second, time.monotonic())
     while poller.pending and (deadline is None or time.time() < deadline):
@@ -429,7 +500,7 @@ def campaign_outcome(
     """
     from airflow_provider_fuse.campaign import CampaignResult
 
-    result = CampaignResult.tracked(event.get("calls") or [], queued)
+    result = CampaignResult.tracked(event.get("calls") or [], queued, event.get("unknown_statuses") or ())
     error: FuseError | None = None
     if event.get("status") == TIMEOUT:
         error = FuseWaitTimeout(f"{event.get('message')} So far {result.describe()}.")

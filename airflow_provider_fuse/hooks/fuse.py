@@ -122,11 +122,22 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class _Answer:
+    """An answer as received: status, body (decompressed, bounded) and headers."""
+
     status: int
     body: bytes
     headers: Mapping[str, str]
 
     def json(self) -> Any:
+        """The body as JSON; an XML or HTML answer is refused by its Content-Type, never parsed."""
+        content_type = self.header("content-type")
+        if protocol.unreadable_content_type(content_type):
+            raise FuseResponseError(
+                f"Fuse answered HTTP {self.status} in {_fuse_text((content_type or '')[:60])!r}, not JSON, "
+                "although this provider always asks for application/json: is the connection's Base URL "
+                "Fuse's API (not a web page or a proxy)?",
+                status_code=self.status,
+            )
         try:
             return json.loads(self.body) if self.body.strip() else None
         except (ValueError, RecursionError):
@@ -235,28 +246,64 @@ def _usable_call_id(call_id: str, answer: _Answer, count: str) -> str:
         ) from None
 
 
-def _call_id(answer: _Answer) -> str:
+def _masked_body(answer: _Answer) -> str:
+    """The answer's body for an error message: shortened, numbers masked, never empty."""
+    text = answer.body.decode(errors="replace").strip()
+    return repr(_fuse_text(text)) if text else "an empty body"
+
+
+def _json_of_accepted(answer: _Answer, count: str) -> Any:
+    """The JSON of a 2xx answer to a queue request; an answer in XML or HTML may still have queued."""
+    if protocol.unreadable_content_type(answer.header("content-type")):
+        try:
+            answer.json()
+        except FuseResponseError as error:
+            raise FuseResponseError(
+                f"{error} {count} probably queued: check Fuse before queueing again.",
+                status_code=answer.status,
+            ) from None
     try:
-        body = answer.json()
+        return answer.json()
     except FuseResponseError:
-        body = None  # Fuse accepted the request: the Link header may still name the call
+        return None  # Fuse accepted the request: the Link header may still name the call
+
+
+def _call_id(answer: _Answer) -> str:
+    body = _json_of_accepted(answer, "The call is")
     call_id = _parsed(answer, lambda: protocol.parse_queue_response(body, answer.header("link")))
     if call_id is None:
         raise FuseResponseError(
-            "Fuse accepted the queue request but its answer names no call id; the call is probably "
-            "queued: check Fuse before queueing it again.",
+            f"Fuse accepted the queue request (HTTP {answer.status}) but its answer names no call_id and "
+            "has no Link header; the call was probably queued: check Fuse before queueing it again. "
+            f"Fuse answered {_masked_body(answer)}.",
             status_code=answer.status,
         )
     return _usable_call_id(call_id, answer, "the call is")
 
 
-def _call_ids(answer: _Answer, expected: int) -> list[str]:
-    call_ids = _parsed(answer, lambda: protocol.parse_bulk_queue_response(answer.json()))
-    if call_ids is None or len(call_ids) != expected:
+def _call_ids(answer: _Answer, expected: int) -> list[str] | None:
+    """The ids of a bulk upload's calls in row order, or None: Fuse queued them without saying ids."""
+    body = _json_of_accepted(answer, "The calls are") if answer.body.strip() else None
+    if body is None and answer.body.strip():
         raise FuseResponseError(
-            f"Fuse accepted a bulk upload of {expected} calls but did not answer their ids "
-            f"({'none' if call_ids is None else len(call_ids)} found); the calls are probably queued: "
-            "check Fuse before uploading again.",
+            f"Fuse answered a bulk upload of {expected} calls with HTTP {answer.status} and a body that is "
+            f"not JSON ({_masked_body(answer)}); the calls are probably queued: check Fuse before "
+            "uploading again.",
+            status_code=answer.status,
+        )
+    if protocol.answer_refuses(body):
+        raise FuseResponseError(
+            f"Fuse answered a bulk upload of {expected} calls with HTTP {answer.status} but says it "
+            f"failed ({_masked_body(answer)}); some calls may be queued: check Fuse before uploading again.",
+            status_code=answer.status,
+        )
+    call_ids = _parsed(answer, lambda: protocol.parse_bulk_queue_response(body))
+    if call_ids is None:
+        return None
+    if len(call_ids) != expected:
+        raise FuseResponseError(
+            f"Fuse accepted a bulk upload of {expected} calls but answered {len(call_ids)} call ids; "
+            "the calls are probably queued: check Fuse before uploading again.",
             status_code=answer.status,
         )
     return [_usable_call_id(call_id, answer, "the calls are") for call_id in call_ids]
@@ -341,15 +388,17 @@ class FuseHook(BaseHook):
     def queue_call(self, application_id: int | str, deployment_id: int | str, request: CallRequest) -> str:
         """Queue one call and return its id. Never repeated once it may have reached Fuse."""
         path = protocol.queue_path(*_deployment(application_id, deployment_id))
-        form = request.to_form(self.settings.variables_field)
+        form = request.to_form(self.settings.variables_field, self.settings.variables_format)
         answer = self._request("POST", path, self._policy(self.settings, False), files=_multipart(form))
         return _call_id(answer)
 
     def queue_calls(
         self, application_id: int | str, deployment_id: int | str, requests: Sequence[CallRequest]
-    ) -> list[str]:
+    ) -> list[str] | None:
         """Queue many calls in one bulk_queue upload; returns their ids in the same order.
 
+        None when Fuse accepted the upload (2xx) without answering ids in the assumed shape
+        (``{"success": true}``, an empty body, a 202): the calls ARE queued, but cannot be tracked.
         The window, attempts, result_url and is_pci of the first request apply to every row (Fuse
         takes them once per upload); callers group requests that share them.
         """
@@ -434,7 +483,16 @@ class FuseHook(BaseHook):
                     raise
                 time.sleep(pause)
 
+    def exchange(self, method: str, path: str, *, files: Mapping[str, Any] | None = None) -> _Answer:
+        """One request, never retried, whose answer comes back whatever its status: for ``fuse-probe``,
+        which reports the shapes Fuse answers. A request that fails in transit raises FuseConnectionError."""
+        policy = self._policy(self.settings, method == "GET", retries=0)
+        return self._fetch(method, path, policy, **({"files": files} if files else {}))
+
     def _send(self, method: str, path: str, policy: RetryPolicy, **kwargs: Any) -> _Answer:
+        return _check(self._fetch(method, path, policy, **kwargs), method, path, not policy.safe_to_repeat)
+
+    def _fetch(self, method: str, path: str, policy: RetryPolicy, **kwargs: Any) -> _Answer:
         """One request, start to end within its time, redirects not followed, body bounded."""
         import requests
         from urllib3.exceptions import HTTPError
@@ -468,7 +526,7 @@ class FuseHook(BaseHook):
             raise _transport_error(err, method, path, queueing, *_requests_failure(err)) from None
         except FuseResponseError as err:
             raise _unreadable(err, queueing) from None
-        return _check(answer, method, path, queueing)
+        return answer
 
 
 def _headers() -> dict[str, str]:

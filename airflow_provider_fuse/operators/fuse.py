@@ -53,6 +53,13 @@ def wait_settings(task: Any, hook: FuseHook) -> tuple[float, float | None]:
     return validation.wait_settings(task.poll_interval, task.timeout, loopback=hook.settings.loopback)
 
 
+def give_up_unknown_at(requests: Sequence[CallRequest]) -> float:
+    """When calls still reporting only unknown statuses end ``unknown`` (see ``waiting.UnknownStatuses``)."""
+    from airflow_provider_fuse import waiting
+
+    return waiting.give_up_unknown_at(requests, time.time())
+
+
 def task_memory(task: Any, hook: FuseHook, context: Context, requests: Sequence[CallRequest]) -> TaskMemory:
     """The task instance's memory, whose keys outlive every retry of ``task`` and its calls."""
     from airflow_provider_fuse import resume
@@ -171,6 +178,7 @@ class QueueCallOperator(BaseOperator):
         call_id = self._resume_or_queue(hook, request, task_memory(self, hook, context, [request]))
         if not self.wait_for_completion:
             return {"call_id": call_id}
+        self._give_up_unknown = give_up_unknown_at([request])
         return self._wait(hook, call_id)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> CallDetailsDict:
@@ -208,6 +216,7 @@ class QueueCallOperator(BaseOperator):
 
         poll_interval, timeout = wait_settings(self, hook)
         deadline = waiting.deadline_after(timeout)
+        give_up = getattr(self, "_give_up_unknown", None)  # set by execute (a subclass may not)
         if self.deferrable:
             from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
 
@@ -215,10 +224,10 @@ class QueueCallOperator(BaseOperator):
             if ended is not None:
                 return ended
             self.defer(
-                trigger=FuseCallTrigger(call_id, self.fuse_conn_id, poll_interval, deadline),
+                trigger=FuseCallTrigger(call_id, self.fuse_conn_id, poll_interval, deadline, give_up),
                 method_name="execute_complete",
             )
-        return waiting.wait_in_worker(self, hook, call_id, poll_interval, deadline)
+        return waiting.wait_in_worker(self, hook, call_id, poll_interval, deadline, give_up)
 
 
 # --- campaigns ---------------------------------------------------------------------------------
@@ -377,12 +386,22 @@ class QueueCallsOperator(BaseOperator):
             return CampaignResult(0, ()).to_xcom()
         memory = task_memory(self, hook, context, [chunk.requests[0] for chunk in plan.chunks])
         self._ti = context["ti"]  # where each chunk's ids go as soon as Fuse answers them
+        from airflow_provider_fuse.resume import chunk_call_ids
+
         records = self._resume_or_queue(hook, plan, memory)
-        calls = plan.calls_in_row_order([record["call_ids"] for record in records])
-        if not self.wait_for_completion:
-            return plan.result_queued(calls).to_xcom()
-        queued = plan.queued(calls)
+        chunk_ids = [chunk_call_ids(record) for record in records]
+        calls, untracked = plan.calls_in_row_order(chunk_ids), plan.untracked_rows(chunk_ids)
+        if untracked:
+            self.log.warning(
+                "Fuse queued %s call(s) without answering their ids: they are NOT tracked (no status "
+                "requests) and are listed as 'untracked' in the result.",
+                f"{len(untracked):,}",
+            )
+        if not self.wait_for_completion or not calls:
+            return plan.result_queued(calls, untracked).to_xcom()
+        queued = plan.queued(calls, untracked)
         context["ti"].xcom_push(key=QUEUED_XCOM_KEY, value=queued)
+        self._give_up_unknown = give_up_unknown_at([chunk.requests[0] for chunk in plan.chunks])
         event = self._wait(hook, records, [call_id for _, call_id in calls])
         return self._conclude(context, event, queued)
 
@@ -405,11 +424,19 @@ class QueueCallsOperator(BaseOperator):
                     deadline,
                     later or None,
                     max_requests_per_second=self.max_requests_per_second,
+                    give_up_unknown=getattr(self, "_give_up_unknown", None),
                 ),
                 method_name="execute_complete",
             )
         return waiting.wait_for_calls_in_worker(
-            self, hook, call_ids, poll_interval, deadline, later, self.max_requests_per_second
+            self,
+            hook,
+            call_ids,
+            poll_interval,
+            deadline,
+            later,
+            self.max_requests_per_second,
+            give_up_unknown=getattr(self, "_give_up_unknown", None),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> CampaignXCom:
@@ -489,14 +516,13 @@ class QueueCallsOperator(BaseOperator):
         from airflow_provider_fuse.resume import queue_chunk_once
 
         def announce(record: ChunkRecord) -> None:  # before the ids are stored: nothing can lose them first
-            start = record["start"]
+            start, ids = record["start"], record["call_ids"]
             self.log.info(
-                "Queued chunk %s of %s: %s calls (ids %s to %s)%s.",
+                "Queued chunk %s of %s: %s calls (%s)%s.",
                 chunk.index + 1,
                 len(plan.chunks),
                 f"{len(chunk.rows):,}",
-                record["call_ids"][0],
-                record["call_ids"][-1],
+                f"ids {ids[0]} to {ids[-1]}" if ids else "Fuse answered no call ids: not tracked",
                 f", dialing from {datetime.fromtimestamp(start, timezone.utc):%Y-%m-%d %H:%M}Z"
                 if start
                 else "",

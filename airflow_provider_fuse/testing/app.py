@@ -30,6 +30,20 @@ logger = logging.getLogger("airflow_provider_fuse.testing")
 
 # What a "malformed" fault sends: a 200 whose JSON is cut off.
 MALFORMED_BODY = b'{"call_id": "'
+# What an "xml" fault sends, with the status of the real answer: Fuse's other answer format.
+XML_BODY = b'<?xml version="1.0" encoding="UTF-8"?>\n<response><result>ok</result></response>\n'
+#: How the simulator may answer a bulk upload (see FuseSimulator).
+BULK_ANSWERS = ("ids", "success_only", "empty")
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The undocumented choices the simulator makes like one possible Fuse: how variables travel
+    in a queue request, and what a bulk upload is answered."""
+
+    variables_field: str = protocol.DEFAULT_VARIABLES_FIELD
+    variables_format: str = protocol.DEFAULT_VARIABLES_FORMAT
+    bulk_answer: str = BULK_ANSWERS[0]
 
 
 @dataclass
@@ -94,7 +108,7 @@ class FuseApp:
         clock: SimClock,
         faults: Faults,
         ledger: Ledger,
-        variables_field: str,
+        answers: Answers,
         schedule_callbacks: Callable[[list[Call]], None],
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -104,7 +118,7 @@ class FuseApp:
         self._clock = clock
         self._faults = faults
         self._ledger = ledger
-        self._variables_field = variables_field
+        self._answers = answers
         self._schedule_callbacks = schedule_callbacks
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -140,11 +154,19 @@ class FuseApp:
                 status=None if reply.drop else reply.status,
                 form=form,
                 call_ids=call_ids,
+                variables=self._variables(route, call_ids),
                 fault=fault.kind if fault else None,
                 processed=processed,
             )
         )
         return reply
+
+    def _variables(self, route: _Route | None, call_ids: list[str]) -> list[dict[str, Any]]:
+        """The variables read for each call a queue or bulk_queue request queued."""
+        if route is None or route.endpoint not in ("queue", "bulk_queue"):
+            return []
+        calls = (self._store.get(call_id) for call_id in call_ids)
+        return [dict(call.spec.variables) for call in calls if call is not None]
 
     def _match(self, path: str) -> tuple[_Route | None, dict[str, str]]:
         """The route of the path (each path has one) and the path's parameters."""
@@ -183,13 +205,19 @@ class FuseApp:
         if form_error is not None:
             raise ApiError(400, form_error)
         if route.endpoint == "queue":
-            calls = self._store.queue(key, [parse_queue_form(form, self._variables_field)])
+            answers = self._answers
+            spec = parse_queue_form(form, answers.variables_field, answers.variables_format)
+            calls = self._store.queue(key, [spec])
         else:
             calls = self._store.queue(key, parse_bulk_form(form))
         call_ids = [c.call_id for c in calls]
         self._schedule_callbacks(calls)
         if route.endpoint == "bulk_queue":
             logger.info("bulk-queued %d calls, ids %s to %s", len(calls), call_ids[0], call_ids[-1])
+            if self._answers.bulk_answer == "success_only":
+                return _json(200, protocol.bulk_success_only()), call_ids
+            if self._answers.bulk_answer == "empty":
+                return Reply(202), call_ids
             return _json(200, protocol.bulk_queue_response(call_ids)), call_ids
         _log_queued(calls[0])
         link = protocol.link_header(self.base_url, call_ids[0])
@@ -218,6 +246,10 @@ class FuseApp:
             return Reply(reply.status, drop=True)
         if fault.kind == "malformed":
             return Reply(200, MALFORMED_BODY, {"Content-Type": "application/json"})
+        if fault.kind == "xml":
+            return Reply(reply.status, XML_BODY, {"Content-Type": "application/xml; charset=utf-8"})
+        if fault.kind == "no_id":
+            return _json(200, protocol.bulk_success_only())
         reply.delay = fault.delay
         return reply
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from airflow_provider_fuse import DEFAULT_CONN_ID, protocol
+from airflow_provider_fuse.testing.app import BULK_ANSWERS
 from airflow_provider_fuse.testing.calls import Outcome
 from airflow_provider_fuse.testing.simulator import DEFAULT_LOGIN, DEFAULT_PASSWORD, FuseSimulator
 
@@ -73,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--default-outcome", type=_outcome, default=Outcome(), metavar="OUTCOME")
     parser.add_argument("--variables-field", default=protocol.DEFAULT_VARIABLES_FIELD)
+    parser.add_argument(
+        "--variables-format",
+        default=protocol.DEFAULT_VARIABLES_FORMAT,
+        choices=protocol.VARIABLES_FORMATS,
+        help="how single queue requests carry variables (the connection extra variables_format)",
+    )
+    parser.add_argument(
+        "--bulk-answer",
+        default=BULK_ANSWERS[0],
+        choices=BULK_ANSWERS,
+        help='ids: {"call_ids": [...]}; success_only: {"success": true}; empty: 202 without a body',
+    )
     parser.add_argument("--conn-id", default=DEFAULT_CONN_ID, help="Airflow connection id to export")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault-injection RNG")
     parser.add_argument(
@@ -105,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         started_ago=args.started_ago,
         variables_field=args.variables_field,
+        variables_format=args.variables_format,
+        bulk_answer=args.bulk_answer,
     )
     for number, outcome in args.outcome:
         simulator.script(number, outcome)

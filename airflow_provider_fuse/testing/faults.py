@@ -1,8 +1,9 @@
 """Fault injection: make chosen requests fail the ways a real API does.
 
-``429``/``500``/``503`` refuse the request before it takes effect; ``slow``, ``drop`` and ``malformed``
-let it take effect (a queue request does queue the call) and then spoil the response, which is the
-case a client must not blindly retry.
+``429``/``500``/``503`` refuse the request before it takes effect; ``slow``, ``drop``, ``malformed``,
+``xml`` (the answer as XML) and ``no_id`` (``{"success": true}``: no call id, no Link header) let it
+take effect (a queue request does queue the call) and then spoil the response, which is the case a
+client must not blindly retry.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from airflow_provider_fuse.testing.ledger import ENDPOINTS
 
 REFUSALS = ("429", "500", "503")
-SPOILERS = ("slow", "drop", "malformed")
+SPOILERS = ("slow", "drop", "malformed", "xml", "no_id")
 FAULT_ENDPOINTS = (*(e for e in ENDPOINTS if e not in ("callback", "other")), "*")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 ENDPOINTS = ("queue", "bulk_queue", "status", "cancel", "callback", "other")
 
@@ -17,9 +18,11 @@ class LedgerEntry:
 
     ``status`` is what was sent back (None when the connection was dropped). ``processed`` says whether
     the request took effect (a 2xx outcome before any delivery fault). ``call_ids`` are the calls
-    queued, canceled or asked about. ``sim_time`` is the simulator's calendar (``FuseSimulator.now()``)
-    when the request was answered: for a queue request, the calls' queueing time; a call's own time
-    runs ahead of it. For ``callback`` entries ``path`` is the result_url, ``status`` the receiver's
+    queued, canceled or asked about; ``variables`` what the simulator read as each queued call's
+    variables, in ``call_ids`` order (in its ``variables_format`` for a queue request, the CSV columns
+    for a bulk one). ``sim_time`` is the simulator's calendar (``FuseSimulator.now()``) when the
+    request was answered: for a queue request, the calls' queueing time; a call's own time runs
+    ahead of it. For ``callback`` entries ``path`` is the result_url, ``status`` the receiver's
     answer and ``error`` why delivery failed.
     """
 
@@ -31,6 +34,7 @@ class LedgerEntry:
     status: int | None
     form: dict[str, str] = field(default_factory=dict)
     call_ids: list[str] = field(default_factory=list)
+    variables: list[dict[str, Any]] = field(default_factory=list)
     fault: str | None = None
     processed: bool = False
     error: str | None = None

@@ -6,7 +6,6 @@ Field names, limits and the phone number format come from :mod:`airflow_provider
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -84,18 +83,20 @@ def parse_options(form: Mapping[str, str]) -> CallOptions:
     )
 
 
-def parse_queue_form(form: Mapping[str, str], variables_field: str) -> CallSpec:
-    """A single queue request's form as a call spec."""
+def parse_queue_form(
+    form: Mapping[str, str],
+    variables_field: str,
+    variables_format: str = protocol.DEFAULT_VARIABLES_FORMAT,
+) -> CallSpec:
+    """A single queue request's form as a call spec, its variables read in ``variables_format``.
+
+    Like Fuse, whatever does not look like variables in that format is ignored, not refused.
+    """
     destination = parse_phone_number(form.get(protocol.PHONE_NUMBER))
-    variables: object = {}
-    raw = _field(form, variables_field)
-    if raw is not None:
-        try:
-            variables = json.loads(raw)
-        except ValueError:
-            variables = None
-    if not isinstance(variables, dict):
-        raise _bad(f"{variables_field} must be a JSON object of variable names and values")
+    try:
+        variables = protocol.parse_variables_form(form, variables_format, variables_field)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
     return replace(destination, variables=variables, options=parse_options(form))
 
 

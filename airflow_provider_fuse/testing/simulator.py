@@ -12,10 +12,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlencode
 
 from airflow_provider_fuse import DEFAULT_CONN_ID, protocol
-from airflow_provider_fuse.testing.app import FuseApp
+from airflow_provider_fuse.testing.app import BULK_ANSWERS, Answers, FuseApp
 from airflow_provider_fuse.testing.callbacks import CallbackScheduler, post_result
 from airflow_provider_fuse.testing.calls import Call, Outcome
 from airflow_provider_fuse.testing.clock import SimClock
@@ -40,6 +41,10 @@ class FuseSimulator:
     epoch seconds, zero-arg) can be frozen so that only :meth:`advance` moves time. ``started_ago``
     (real seconds) behaves as a simulator started that long before. ``deployments`` = None accepts any
     numeric application/deployment ids, else only the given ``(application_id, deployment_id)`` pairs.
+    ``variables_format`` is how it reads a queue request's variables (the connection extra of that
+    name, see :func:`~airflow_provider_fuse.protocol.variables_form`); :meth:`variables` tells what it
+    read. ``bulk_answer`` is how it answers a bulk upload: ``"ids"`` (``{"call_ids": [...]}``, the
+    provider's assumption), ``"success_only"`` (``{"success": true}``) or ``"empty"`` (202, no body).
     """
 
     def __init__(
@@ -55,11 +60,17 @@ class FuseSimulator:
         started_ago: float = 0.0,
         seed: int | None = 0,
         variables_field: str = protocol.DEFAULT_VARIABLES_FIELD,
+        variables_format: str = protocol.DEFAULT_VARIABLES_FORMAT,
+        bulk_answer: str = BULK_ANSWERS[0],
     ) -> None:
+        if variables_format not in protocol.VARIABLES_FORMATS:
+            raise ValueError(f"variables_format must be one of {protocol.VARIABLES_FORMATS}")
+        if bulk_answer not in BULK_ANSWERS:
+            raise ValueError(f"bulk_answer must be one of {BULK_ANSWERS}")
         self.login = login
         self.password = password
         self._requested_port = port
-        self._variables_field = variables_field
+        self._answers = Answers(variables_field, variables_format, bulk_answer)
         self._clock = SimClock(speed, clock, started_ago)
         self._store = CallStore(self._clock, Outcome.parse(default_outcome), deployments)
         self._ledger = Ledger()
@@ -85,7 +96,7 @@ class FuseSimulator:
             clock=self._clock,
             faults=self.faults,
             ledger=self._ledger,
-            variables_field=self._variables_field,
+            answers=self._answers,
             schedule_callbacks=self._callbacks.schedule,
         )
         self._thread = threading.Thread(
@@ -133,9 +144,19 @@ class FuseSimulator:
 
     @property
     def connection_uri(self) -> str:
-        """An Airflow connection URI: host ``http://127.0.0.1``, the port, schema ``api``."""
+        """An Airflow connection URI: host ``http://127.0.0.1``, the port, schema ``api``, and as extras
+        the simulator's variables field and format where they are not the defaults."""
         auth = f"{quote(self.login, safe='')}:{quote(self.password, safe='')}"
-        return f"fuse://http://{auth}@{HOST}:{self.port}{BASE_PATH}"
+        extras = {
+            name: value
+            for name, value, default in (
+                ("variables_field", self._answers.variables_field, protocol.DEFAULT_VARIABLES_FIELD),
+                ("variables_format", self._answers.variables_format, protocol.DEFAULT_VARIABLES_FORMAT),
+            )
+            if value != default
+        }
+        query = f"?{urlencode(extras)}" if extras else ""
+        return f"fuse://http://{auth}@{HOST}:{self.port}{BASE_PATH}{query}"
 
     def connection_env(self, conn_id: str = DEFAULT_CONN_ID) -> dict[str, str]:
         """The environment variable that defines the Airflow connection ``conn_id``."""
@@ -178,6 +199,11 @@ class FuseSimulator:
         if call is None:
             raise KeyError(f"no call {call_id!r}")
         return call
+
+    def variables(self, call_id: str | int) -> dict[str, Any]:
+        """The variables the call was queued with, as read in the simulator's ``variables_format``
+        (bulk calls: their CSV columns). A format the sender did not use reads as no variables."""
+        return dict(self.call(call_id).spec.variables)
 
     def status(self, call_id: str | int) -> str:
         """The call's status now, as the status endpoint would report it."""

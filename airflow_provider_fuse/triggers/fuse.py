@@ -21,13 +21,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_fuse import DEFAULT_CONN_ID
 from airflow_provider_fuse.campaign import pack_ids, unpack_ids
 from airflow_provider_fuse.exceptions import FuseError
-from airflow_provider_fuse.models import CallDetails
+from airflow_provider_fuse.models import UNKNOWN_STATUS, CallDetails
 from airflow_provider_fuse.waiting import (
     ERROR,
     TIMEOUT,
     TRANSIENT_ERRORS,
     CallsPoller,
     RequestPacer,
+    UnknownStatuses,
     call_event,
     calls_not_before,
     hold_if_asked,
@@ -52,6 +53,8 @@ class FuseCallTrigger(BaseTrigger):
     :param fuse_conn_id: Airflow connection of type ``fuse``.
     :param poll_interval: seconds between status requests.
     :param deadline: Unix time after which the wait ends with a ``timeout`` event; None waits forever.
+    :param give_up_unknown: Unix time after which a call reporting only statuses this provider does not
+        know ends ``unknown`` (see ``waiting.UnknownStatuses``); None waits for them until the deadline.
     """
 
     def __init__(
@@ -60,12 +63,14 @@ class FuseCallTrigger(BaseTrigger):
         fuse_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 30.0,
         deadline: float | None = None,
+        give_up_unknown: float | None = None,
     ):
         super().__init__()
         self.call_id = str(call_id)
         self.fuse_conn_id = fuse_conn_id
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
+        self.give_up_unknown = give_up_unknown
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -75,6 +80,7 @@ class FuseCallTrigger(BaseTrigger):
                 "fuse_conn_id": self.fuse_conn_id,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
+                **_give_up(self.give_up_unknown),
             },
         )
 
@@ -83,6 +89,7 @@ class FuseCallTrigger(BaseTrigger):
 
         hook = FuseHook(self.fuse_conn_id)
         details: CallDetails | None = None
+        unknown = UnknownStatuses(self.give_up_unknown, self.log)
         try:
             async with hook.hold_session():
                 while True:
@@ -97,6 +104,11 @@ class FuseCallTrigger(BaseTrigger):
                         if details.is_terminal:
                             message = f"Fuse call {self.call_id} ended {details.status!r}."
                             yield TriggerEvent(call_event(details.status, self.call_id, details, message))
+                            return
+                        strange = unknown.check(self.call_id, details, time.time())
+                        if strange is not None and strange.status == UNKNOWN_STATUS:
+                            message = f"Fuse call {self.call_id} ended {UNKNOWN_STATUS!r} (Fuse: {details.status!r})."
+                            yield TriggerEvent(call_event(UNKNOWN_STATUS, self.call_id, strange, message))
                             return
                     # +-10% jitter keeps thousands of triggers from polling in lockstep after a stall.
                     interval = self.poll_interval * random.uniform(0.9, 1.1)
@@ -129,6 +141,8 @@ class FuseCallsTrigger(BaseTrigger):
         (a later start_timestamp, calling hours), so not polled before it.
     :param max_concurrency: status requests in flight at once.
     :param max_requests_per_second: the ceiling on status requests per second.
+    :param give_up_unknown: Unix time after which calls reporting only statuses this provider does not
+        know end ``unknown`` (see ``waiting.UnknownStatuses``).
     """
 
     def __init__(
@@ -140,6 +154,7 @@ class FuseCallsTrigger(BaseTrigger):
         not_before: Sequence[Sequence[Any]] | None = None,
         max_concurrency: int = 10,
         max_requests_per_second: float = 10.0,
+        give_up_unknown: float | None = None,
     ):
         super().__init__()
         if int(max_concurrency) < 1:
@@ -153,6 +168,7 @@ class FuseCallsTrigger(BaseTrigger):
         self.not_before = [(float(at), unpack_ids(ids)) for at, ids in not_before or ()]
         self.max_concurrency = int(max_concurrency)
         self.max_requests_per_second = float(max_requests_per_second)
+        self.give_up_unknown = give_up_unknown
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Call ids packed into runs, so 10,000 consecutive ids cost a few bytes of kwargs."""
@@ -166,6 +182,7 @@ class FuseCallsTrigger(BaseTrigger):
                 "not_before": [[at, pack_ids(ids)] for at, ids in self.not_before] or None,
                 "max_concurrency": self.max_concurrency,
                 "max_requests_per_second": self.max_requests_per_second,
+                **_give_up(self.give_up_unknown),
             },
         )
 
@@ -179,6 +196,7 @@ class FuseCallsTrigger(BaseTrigger):
             now=time.time(),
             not_before=calls_not_before(self.not_before),
             log=self.log,
+            give_up_unknown=self.give_up_unknown,
         )
         self.log.info("Tracking %s Fuse calls.", f"{len(self.call_ids):,}")
         try:
@@ -241,6 +259,11 @@ class FuseCallsTrigger(BaseTrigger):
     async def on_kill(self) -> None:
         """Airflow 3.3+: the task was killed by a user; nothing is cancelled in Fuse."""
         _killed(self.log, f"{len(self.call_ids):,} Fuse calls")
+
+
+def _give_up(at: float | None) -> dict[str, float]:
+    """``give_up_unknown`` when set: unset, a trigger serializes exactly as release 0.1.0 stored it."""
+    return {} if at is None else {"give_up_unknown": at}
 
 
 async def _acquire_before(slots: asyncio.Semaphore, deadline: float | None) -> bool:

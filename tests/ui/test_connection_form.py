@@ -34,6 +34,7 @@ EXTRAS = {
     "retry_limit": 0,
     "default_region": "GB",
     "variables_field": "call_params",
+    "variables_format": "bracketed",
 }
 # Airflow 3.3.1 and 3.3.2 send port 0 for a port-less connection and then refuse to test it
 # (apache/airflow#73298, fixed upstream in the API): every Fuse connection is port-less.

@@ -249,7 +249,26 @@ def test_calls_are_put_back_in_row_order_after_the_zone_groups() -> None:
         "call_rows": [[1, 3]],
         "skipped": [],
         "skipped_count": 0,
+        "untracked": [],
     }
+
+
+def test_rows_of_a_chunk_queued_without_ids_are_untracked_in_row_order() -> None:
+    rows = [{"phone_number": n} for n in (BOSTON, FRISCO, "+16175550111")]
+    result = plan(rows, calling_hours="08:00-21:00")  # chunks: Boston rows 1 and 3, then row 2
+    chunk_ids = [None, ["13"]]
+    assert result.calls_in_row_order(chunk_ids) == [(2, "13")]
+    assert result.untracked_rows(chunk_ids) == [1, 3]
+    queued = result.queued(result.calls_in_row_order(chunk_ids), result.untracked_rows(chunk_ids))
+    assert queued["untracked"] == [[1, "+16***101"], [3, "+16***111"]]
+    done = CampaignResult.tracked([["13", "failed", 1, "16***002"]], queued)
+    assert [(c.row, c.call_id, c.status) for c in done.calls] == [
+        (1, None, "untracked"),
+        (2, "13", "failed"),
+        (3, None, "untracked"),
+    ]
+    assert [c.row for c in done.not_reached] == [2] and done.completed_ratio == 0.0
+    assert done.to_xcom()["untracked"] == 2 and done.finished
 
 
 # --- the result --------------------------------------------------------------------------------

@@ -40,9 +40,14 @@ def test_connection_form_is_declared() -> None:
         "retry_limit",
         "default_region",
         "variables_field",
+        "variables_format",
     }
     assert fields["default_region"]["schema"]["default"] == "US"
     assert fields["variables_field"]["schema"]["default"] == "call_parameters"
+    assert fields["variables_format"]["schema"] == {"type": ["string", "null"], "default": "json"}
+    description = fields["variables_format"]["description"]
+    assert all(name in description for name in ("json =", "fields =", "bracketed =", "query ="))
+    assert "Campaigns always send variables as CSV columns" in description
 
 
 def test_every_registered_module_and_class_imports() -> None:

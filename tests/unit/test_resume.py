@@ -353,3 +353,38 @@ def test_a_retention_beyond_any_date_never_expires() -> None:
     assert (
         resume.retention(Task(retries=10**6, retry_delay=timedelta(days=1)), HOUR, 0.0) is resume.NEVER_EXPIRE
     )
+
+
+# --- chunks Fuse queued without answering ids -------------------------------------------------------
+
+
+def test_a_chunk_queued_without_ids_is_recorded_untracked_and_never_uploaded_again() -> None:
+    mem, store = memory()
+    chunks = plan(NUMBERS).chunks
+    record = resume.queue_chunk_once(mem, chunks[0], lambda: None)
+    assert record == {"fingerprint": chunks[0].fingerprint, "call_ids": [], "start": None, "untracked": True}
+    assert resume.chunk_call_ids(record) is None
+    assert set(store.data) == {resume.CHUNK_KEY.format(index=0)}  # the marker is gone: it IS queued
+    assert resume.resume_chunks(mem, chunks, reupload_unanswered=True, log=LOG) == [record, None]
+
+
+def test_a_cleared_campaign_with_an_untracked_chunk_re_attaches_rather_than_calling_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = FakeStore()
+    chunks = plan(NUMBERS).chunks
+    resume.queue_chunk_once(stamped(store, 1, 2), chunks[0], lambda: None)
+    resume.queue_chunk_once(stamped(store, 1, 2), chunks[1], lambda: ["9"])
+    asked: list[list[str]] = []
+
+    def all_ended(ids: list[str]) -> None:
+        asked.append(ids)
+        return None
+
+    with caplog.at_level(logging.INFO):
+        records = resume.resume_chunks(
+            stamped(store, 3, 5), chunks, reupload_unanswered=False, log=LOG, still_in_progress=all_ended
+        )
+    assert [bool(record) for record in records] == [True, True]  # nothing is uploaded again
+    assert asked == [["9"]] and "queued without call ids" in caplog.text
+    assert store.data[resume.CHUNK_KEY.format(index=0)]["max_tries"] == 5  # this run's retries resume it
