@@ -31,7 +31,7 @@ class FuseCallSensor(BaseSensorOperator):
     retrying, or is skipped with ``soft_fail=True``. The call itself is not cancelled.
 
     :param call_id: the Fuse call id (templated, e.g. ``"{{ ti.xcom_pull('queue', key='call_id') }}"``).
-    :param fuse_conn_id: Airflow connection of type ``fuse``.
+    :param fuse_conn_id: Airflow connection of type ``fuse`` (templated).
     :param deferrable: wait in the triggerer instead of poking from a worker.
     """
 

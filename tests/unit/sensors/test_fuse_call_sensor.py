@@ -192,3 +192,9 @@ def test_a_deferral_timed_out_by_the_triggerer_is_a_sensor_timeout(soft_fail: bo
     waiting = sensor(deferrable=True, soft_fail=soft_fail)
     with pytest.raises(raised):
         waiting.resume_execution("__fail__", {"error": "Trigger timeout"}, {"ti": SensorTI()})
+
+
+def test_fuse_conn_id_is_templated() -> None:
+    waiting = sensor(fuse_conn_id="{{ params.conn }}")
+    waiting.render_template_fields({"params": {"conn": "fuse_eu"}})
+    assert (waiting.fuse_conn_id, waiting.hook.fuse_conn_id) == ("fuse_eu", "fuse_eu")
