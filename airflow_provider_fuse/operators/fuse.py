@@ -280,8 +280,10 @@ class QueueCallsOperator(BaseOperator):
     :param application_id: Fuse application id.
     :param deployment_id: Fuse deployment id.
     :param calls: a list of dicts (``phone_number``; optional ``caller_id``, ``post_dial`` and a
-        ``variables`` dict), an XComArg returning one, or the absolute path of a CSV file whose header
-        names a ``phone_number`` column, optional ``caller_id``/``post_dial`` columns, and variables.
+        ``variables`` dict), an XComArg returning one, or a CSV file whose header names a
+        ``phone_number`` column, optional ``caller_id``/``post_dial`` columns, and variables: its
+        absolute local path, an ``ObjectStoragePath``, or a URL (``file://``, ``s3://aws_default@bucket/
+        calls.csv``, ``gs://``...: any scheme Airflow's object storage has a provider for).
     :param start_timestamp: when dialing may begin (every call): aware datetime, ISO-8601, Unix
         seconds or timedelta.
     :param end_timestamp: when to stop attempting, same forms.

@@ -390,3 +390,16 @@ def test_is_pci_variables_of_inline_rows_are_masked_in_the_rendered_template_vie
     stored = repr(_serialize_rendered_fields(op))
     assert "campaign-PCI-5521" not in stored and "***" in stored
     assert op.fuse_conn_id == "fuse_eu"
+
+
+def test_a_csv_file_is_read_from_an_object_storage_path(sim: FuseSimulator, tmp_path: Path) -> None:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    path = tmp_path / "calls.csv"
+    path.write_text("phone_number,name\n+16175550101,Ann\n")
+    result = operator(ObjectStoragePath(path.as_uri()), wait_for_completion=False).execute(
+        context(FakeStore())
+    )
+    assert [c[3] for c in result["calls"]] == ["queued"]
+    (upload,) = sim.requests("bulk_queue")
+    assert upload.form[protocol.BULK_CSV_FIELD].splitlines() == ["destination,name", "tel:+16175550101,Ann"]
