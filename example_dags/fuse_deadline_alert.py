@@ -17,7 +17,12 @@ import time
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, task
+from airflow.sdk import DAG, task
+
+try:
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+except ImportError:  # Airflow 3.1 keeps them here
+    from airflow.sdk.definitions.deadline import AsyncCallback, DeadlineAlert, DeadlineReference
 
 from airflow_provider_fuse.notifications.fuse import FuseCallNotifier
 

@@ -165,8 +165,11 @@ def alert_kwargs() -> dict[str, Any]:
 
 
 async def run_as_the_triggerer(context: dict[str, Any], **kwargs: Any) -> Any:
-    """What Airflow's CallbackTrigger does with ``AsyncCallback(FuseCallNotifier, kwargs=...)``."""
-    from airflow.triggers.callback import CallbackTrigger
+    """What Airflow's triggerer does with ``AsyncCallback(FuseCallNotifier, kwargs=...)``."""
+    try:
+        from airflow.triggers.callback import CallbackTrigger
+    except ImportError:  # Airflow 3.1
+        from airflow.triggers.deadline import DeadlineCallbackTrigger as CallbackTrigger
 
     trigger = CallbackTrigger(
         "airflow_provider_fuse.notifications.fuse.FuseCallNotifier",
@@ -176,7 +179,10 @@ async def run_as_the_triggerer(context: dict[str, Any], **kwargs: Any) -> Any:
 
 
 def test_a_deadline_alert_queues_the_call_from_the_triggerer_with_its_context_rendered() -> None:
-    from airflow.sdk import AsyncCallback
+    try:
+        from airflow.sdk import AsyncCallback
+    except ImportError:  # Airflow 3.1
+        from airflow.sdk.definitions.deadline import AsyncCallback
 
     AsyncCallback(FuseCallNotifier, kwargs=alert_kwargs())  # Airflow accepts it as a triggerer callback
     with rm.Mocker() as m:
