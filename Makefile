@@ -36,7 +36,8 @@ test-e2e: $(STAMP)
 	FUSE_E2E_STACK=1 timeout --signal=INT --kill-after=60 1800 $(BIN)/python -m pytest -q -p no:cacheprovider \
 		--durations=10 tests/stack
 
-## test-ui: the connection form, its Test button and the task view in headless chromium (Playwright)
+## test-ui: the connection form, its Test button and the task view in headless chromium (Playwright).
+## On another Airflow in its own venv: make test-ui VENV=.venv-af31 AIRFLOW_VERSION=3.1.8
 test-ui: $(UI_STAMP) $(CHROMIUM)
 	FUSE_UI_TESTS=1 FUSE_UI_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui
 
