@@ -150,7 +150,7 @@ class FuseCallNotifier(BaseNotifier):
         try:
             BaseNotifier.__call__(copy.copy(self), *args)
         except Exception as error:
-            self.log.error("FuseCallNotifier placed NO call: %s", error)
+            self._placed_no_call(error)
 
     def __await__(self) -> Generator[Any, None, None]:
         """The triggerer's way (a Deadline Alert's ``AsyncCallback``): a fresh copy, never raise.
@@ -160,7 +160,10 @@ class FuseCallNotifier(BaseNotifier):
         try:
             yield from BaseNotifier.__await__(copy.copy(self))
         except Exception as error:
-            self.log.error("FuseCallNotifier placed NO call: %s", error)
+            self._placed_no_call(error)
+
+    def _placed_no_call(self, error: Exception) -> None:
+        self.log.error("FuseCallNotifier placed NO call: %s", error)
 
     async def async_notify(self, context: Context) -> None:
         """:meth:`notify` in a thread: the triggerer's event loop never waits on Fuse or on a Variable."""
