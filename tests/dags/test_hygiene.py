@@ -49,6 +49,11 @@ PCI_MARKERS = (pci.PCI_NAME, pci.PCI_VALUE, "PCI-MARKER-6042", pci.POST_DIAL_PIN
 SENSITIVE_NAMES = "phone_number,caller_id,post_dial,card_hint,amount_due"
 
 
+#: Example DAGs whose call comes from a Deadline Alert: `dags test` has no scheduler to see a deadline
+#: missed, so they run here without calling (tests/stack/test_deadline_alert.py runs one end to end).
+CALLS_ONLY_WHEN_LATE = {"fuse_deadline_alert"}
+
+
 def example_dag_ids() -> list[str]:
     found = []
     for path in sorted((ROOT / "example_dags").glob("*.py")):
@@ -126,6 +131,8 @@ def test_every_dag_ran_against_the_simulator(world: World) -> None:
     """Not vacuous: each DAG reached Fuse, the PCI data was really sent, and the logs were written."""
     assert len(world.results) >= 4
     for dag_id, requests in world.requests.items():
+        if dag_id in CALLS_ONLY_WHEN_LATE:
+            continue
         assert any(e.endpoint in ("queue", "bulk_queue") for e in requests), (
             f"{dag_id} placed no call: {world.results[dag_id].task_states} {world.results[dag_id].output[-1500:]}"
         )
