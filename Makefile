@@ -2,6 +2,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 AIRFLOW_VERSION ?= 3.3.2
+# Extra requirements installed next to Airflow. Airflow 3.2.x leaves two of its own dependencies
+# uncapped that break every task it runs (`airflow dags test` included): svcs 26 (its in-process
+# execution API never gets its service registry, 'svcs_registry') and FastAPI 0.137+ (pydantic then
+# refuses its TIStateUpdate schema, "needs a discriminator field"). Airflow 3.3.2 caps FastAPI itself.
+AIRFLOW_PINS ?= $(if $(filter 3.2.%,$(AIRFLOW_VERSION)),svcs<26 fastapi<0.137)
+PINS := $(foreach pin,$(AIRFLOW_PINS),"$(pin)")
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 UI_STAMP := $(VENV)/.installed-ui
@@ -16,7 +22,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test,dev]' "apache-airflow==$(AIRFLOW_VERSION)" > $(VENV)/pip.log 2>&1 || { tail -40 $(VENV)/pip.log; exit 1; }
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test,dev]' "apache-airflow==$(AIRFLOW_VERSION)" $(PINS) > $(VENV)/pip.log 2>&1 || { tail -40 $(VENV)/pip.log; exit 1; }
 	$(BIN)/python -c "import airflow_provider_fuse, airflow, aiohttp, pytest"
 	@touch $@
 
@@ -37,12 +43,13 @@ test-e2e: $(STAMP)
 	FUSE_E2E_STACK=1 timeout --signal=INT --kill-after=60 1800 $(BIN)/python -m pytest -q -p no:cacheprovider \
 		--durations=10 tests/stack
 
-## test-ui: the connection form, its Test button and the task view in headless chromium (Playwright)
+## test-ui: the connection form, its Test button and the task view in headless chromium (Playwright).
+## On another Airflow in its own venv: make test-ui VENV=.venv-af31 AIRFLOW_VERSION=3.1.8
 test-ui: $(UI_STAMP) $(CHROMIUM)
 	FUSE_UI_TESTS=1 FUSE_UI_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui
 
 $(UI_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --disable-pip-version-check -e '.[ui]' "apache-airflow==$(AIRFLOW_VERSION)" > $(VENV)/pip-ui.log 2>&1 || { tail -40 $(VENV)/pip-ui.log; exit 1; }
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[ui]' "apache-airflow==$(AIRFLOW_VERSION)" $(PINS) > $(VENV)/pip-ui.log 2>&1 || { tail -40 $(VENV)/pip-ui.log; exit 1; }
 	@touch $@
 
 # Debian's chromium package, driven through Playwright's executable_path: no browser download.
@@ -67,7 +74,7 @@ bench: $(BENCH_STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test,bench]' "apache-airflow==$(AIRFLOW_VERSION)" > $(VENV)/pip-bench.log 2>&1 || { tail -40 $(VENV)/pip-bench.log; exit 1; }
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test,bench]' "apache-airflow==$(AIRFLOW_VERSION)" $(PINS) > $(VENV)/pip-bench.log 2>&1 || { tail -40 $(VENV)/pip-bench.log; exit 1; }
 	@touch $@
 
 ## docs: the docs site (Sphinx) into build/docs/html; every warning is an error, and the environment is

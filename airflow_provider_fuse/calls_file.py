@@ -1,7 +1,11 @@
-"""A campaign's ``calls``: rows as given, or a CSV file on the worker's disk, read without surprises.
+"""A campaign's ``calls``: rows as given, or a CSV file, read without surprises.
 
-``calls`` names a file when it is a path, or a string that is not the text of a list. Such a file
-is read only when it is a regular file of at most ``MAX_CSV_BYTES`` whose content has exactly the size
+``calls`` names a file when it is a path, an ``ObjectStoragePath``, or a string that is not the text
+of a list: an absolute local path, or a URL (``file://``, ``s3://``, ``gs://``...: any scheme Airflow's
+object storage knows, the connection id as the URL's user, e.g. ``s3://aws_default@bucket/calls.csv``).
+
+Object storage is read through Airflow's ``ObjectStoragePath`` and at most ``MAX_CSV_BYTES`` of it.
+A local file (a path, ``file://`` or ``local://``) is read only when it is a regular file of at most ``MAX_CSV_BYTES`` whose content has exactly the size
 the file system declares. So devices (``/dev/zero``), FIFOs, sockets and directories are refused
 before a byte is read, and so are ``/proc`` and ``/sys`` files (they declare no true size). Symlinks
 are followed: a DAG folder synced by git-sync, or a Kubernetes ConfigMap, reaches its files through
@@ -12,29 +16,102 @@ No error quotes the file's content: the file may be any file the worker can read
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from airflow_provider_fuse.campaign import rows_from_csv, rows_from_value
 from airflow_provider_fuse.exceptions import FuseValidationError
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
 
 #: The largest campaign file read (about 500,000 rows); larger campaigns belong in several tasks.
 MAX_CSV_BYTES = 50 * 1024 * 1024
 _READ_SIZE = 1024 * 1024
 _ALLOWED = f"Give the absolute path of a regular CSV file of UTF-8 text, at most {MAX_CSV_BYTES // 2**20} MB."
+_ALLOWED_OBJECT = f"Give the URL of a CSV object of UTF-8 text, at most {MAX_CSV_BYTES // 2**20} MB."
+#: A URL's scheme, as RFC 3986 spells it; ``file`` and ``local`` name the worker's own disk.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_LOCAL_SCHEMES = ("file", "local")
 
 
 def read_rows(calls: Any) -> list[Any]:
-    """The rows of ``calls``: a list, its JSON or Python text, or the absolute path of a CSV file."""
-    if isinstance(calls, os.PathLike) or (isinstance(calls, str) and not calls.lstrip().startswith("[")):
+    """The rows of ``calls``: a list, its JSON or Python text, a CSV file's path or URL, or an
+    ``ObjectStoragePath``."""
+    if (
+        isinstance(calls, os.PathLike)
+        or _is_storage_path(calls)
+        or (isinstance(calls, str) and not calls.lstrip().startswith("["))
+    ):
         return rows_from_csv(read_csv_file(calls))
     return rows_from_value(calls)
 
 
-def read_csv_file(value: str | os.PathLike[str]) -> str:
-    """The text of a campaign CSV file, or ``FuseValidationError`` naming the path (never the content)."""
-    path = Path(os.fspath(value).strip())
+def read_csv_file(value: str | os.PathLike[str] | ObjectStoragePath) -> str:
+    """The text of a campaign CSV file or object, or ``FuseValidationError`` naming where (never the content)."""
+    local = _local_path(value)
+    if local is None:
+        return _read_object(value)
+    return _read_local(local)
+
+
+def _is_storage_path(value: Any) -> bool:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    return isinstance(value, ObjectStoragePath)
+
+
+def _local_path(value: Any) -> Path | None:
+    """The local path ``value`` names, or None when it names an object in remote storage."""
+    if _is_storage_path(value):
+        return Path(value.path) if value.protocol in _LOCAL_SCHEMES else None
+    text = os.fspath(value).strip() if isinstance(value, os.PathLike) else str(value).strip()
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        return Path(text)
+    if scheme[1].lower() not in _LOCAL_SCHEMES:
+        return None
+    return Path(unquote(urlsplit(text).path))
+
+
+def _shown_url(url: str) -> str:
+    """A URL as errors show it: without a password, cut to 200 characters."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        user = f"{parts.username}@" if parts.username else ""
+        host = parts.hostname or ""
+        url = parts._replace(netloc=f"{user}{host}{f':{parts.port}' if parts.port else ''}").geturl()
+    return repr(url[:200])
+
+
+def _read_object(value: Any) -> str:
+    """An object in remote storage, read through Airflow's ObjectStoragePath, never past the size cap."""
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    shown = _shown_url(str(value).strip())
+    try:
+        path = value if _is_storage_path(value) else ObjectStoragePath(str(value).strip())
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CSV_BYTES + 1)
+    except Exception as err:  # any storage backend's error; its text may quote what it was given
+        raise FuseValidationError(
+            "calls", shown, f"The object cannot be read ({type(err).__name__}). {_ALLOWED_OBJECT}"
+        ) from None
+    if len(data) > MAX_CSV_BYTES:
+        raise FuseValidationError(
+            "calls",
+            shown,
+            f"The object holds more than {MAX_CSV_BYTES:,} bytes, the limit: split the campaign into "
+            "several tasks.",
+        )
+    return _decoded(data, shown, _ALLOWED_OBJECT)
+
+
+def _read_local(path: Path) -> str:
+    """A file on the worker's disk: a regular file of its declared size, under the cap."""
     shown = repr(str(path)[:200])
     if not path.is_absolute():
         raise FuseValidationError(
@@ -54,11 +131,15 @@ def read_csv_file(value: str | os.PathLike[str]) -> str:
         data = _read_declared_size(descriptor, shown)
     finally:
         os.close(descriptor)
+    return _decoded(data, shown, _ALLOWED)
+
+
+def _decoded(data: bytes, shown: str, allowed: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise FuseValidationError(
-            "calls", shown, f"The file is not UTF-8 text (byte {err.start + 1:,} is not). {_ALLOWED}"
+            "calls", shown, f"The file is not UTF-8 text (byte {err.start + 1:,} is not). {allowed}"
         ) from None
 
 

@@ -310,7 +310,7 @@ def retention(task: Any, calls_seconds: float, wait_seconds: float | None) -> ti
     ``calls_seconds``: see :func:`calls_end_within`; ``wait_seconds``: how long one try may wait for
     the calls (its ``timeout``, or ``calls_seconds`` without one), 0 when it does not wait.
     """
-    from airflow.configuration import conf
+    from airflow.providers.common.compat.sdk import conf
 
     default_days = conf.getint("state_store", "default_retention_days", fallback=30)
     if default_days <= 0:

@@ -329,6 +329,41 @@ class FuseHook(BaseHook):
     #: First retry wait in seconds, doubled each try, with jitter.
     backoff: float = 1.0
 
+    # --- the connection form on Airflow 3.1 (3.2+ reads get_provider_info's declarative form) ---
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Airflow 3.1's form: hidden fields, labels and placeholders, from ``get_provider_info``."""
+        from airflow_provider_fuse.connection import connection_type
+
+        declared = connection_type()["ui-field-behaviour"]
+        return {key.replace("-", "_"): value for key, value in declared.items()}
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Airflow 3.1's extra fields, from the same extras as ``conn-fields`` (numbers in seconds as text).
+
+        Airflow 3.1 accepts string, integer, password and boolean fields only, and its api-server
+        stands in for wtforms and Flask-AppBuilder when they are not installed.
+        """
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField, StringField
+        from wtforms.validators import Optional
+
+        from airflow_provider_fuse.connection import EXTRAS
+
+        return {
+            extra.name: (IntegerField if extra.integer else StringField)(
+                lazy_gettext(extra.label),
+                widget=BS3TextFieldWidget(),
+                description=extra.description,
+                default=extra.default if extra.integer else str(extra.default),
+                validators=[Optional()],
+            )
+            for extra in EXTRAS
+        }
+
     def __init__(self, fuse_conn_id: str = DEFAULT_CONN_ID, *, backoff: float | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.fuse_conn_id = fuse_conn_id

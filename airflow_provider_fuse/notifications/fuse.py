@@ -1,4 +1,5 @@
-"""FuseCallNotifier: phone someone from a DAG or task callback ("the nightly load failed").
+"""FuseCallNotifier: phone someone from a DAG or task callback ("the nightly load failed"), or from a
+Deadline Alert in the triggerer ("the nightly DAG has not finished by 06:00").
 
 It queues the call and returns without waiting. It never raises: a failing notifier must not hide
 the failure it reports, so problems are logged with their reason instead.
@@ -7,18 +8,20 @@ Airflow may run a callback twice for one failure: in the task runner, then, when
 before reporting (a heartbeat timeout), in the dag-processor. One failure event queues at most one
 call per notifier: what was sent is remembered in this process and in an Airflow Variable
 ``fuse_notifier_<digest>`` that both processes read (the task state store hangs in the
-dag-processor and belongs to the next try in a retry callback). What remains: two processes
+dag-processor and belongs to the next try in a retry callback). A missed deadline is one event
+too, should the triggerer run its callback again after a restart. What remains: two processes
 handling the same event at the same instant (read, then write: not atomic), and a Variable that
 cannot be read or written (logged; the call is placed anyway).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
@@ -44,8 +47,22 @@ NOTIFIER_FIELDS = (
 MEMORY_PREFIX = "fuse_notifier_"
 
 
+def _field(record: Any, name: str) -> Any:
+    """A field of a context record: an object in a task's context, a dict in a Deadline Alert's."""
+    return record.get(name) if isinstance(record, Mapping) else getattr(record, name, None)
+
+
 def _event(context: Context) -> dict[str, Any]:
-    """One failure event: a task try, or a DAG run (and how often it was cleared) for DAG-level callbacks."""
+    """One failure event: a task try, a DAG run (and how often it was cleared) for DAG-level callbacks,
+    or one missed deadline of a DAG run for a Deadline Alert."""
+    deadline = context.get("deadline")
+    if deadline:
+        dag_run = context.get("dag_run")
+        return {
+            "dag_id": _field(dag_run, "dag_id"),
+            "run_id": _field(dag_run, "dag_run_id"),
+            "deadline_id": _field(deadline, "id"),
+        }
     ti = context.get("ti")
     if ti is not None:
         return {
@@ -80,6 +97,11 @@ class FuseCallNotifier(BaseNotifier):
     ``{{ run_id }}``, ``{{ exception }}``... Calling hours are ignored unless given: an on-call page
     at 3 a.m. is the point.
 
+    As a Deadline Alert callback it runs in the triggerer:
+    ``callback=AsyncCallback(FuseCallNotifier, kwargs={...})``. Airflow then passes a smaller
+    context, the DAG run as the REST API shows it: ``{{ dag_run.dag_id }}``, ``{{ dag_run.dag_run_id }}``,
+    ``{{ dag_run.queued_at }}``, ``{{ deadline.deadline_time }}``.
+
     :param application_id: Fuse application id.
     :param deployment_id: Fuse deployment id.
     :param phone_number: who to call.
@@ -89,10 +111,11 @@ class FuseCallNotifier(BaseNotifier):
     :param reattempt_wait: seconds between attempts (60 to 86400).
     :param calling_hours: the callee's local hours, e.g. ``("08:00", "21:00")``; None (default) calls at once.
     :param timezone: IANA zone overriding the one found from the number, for ``calling_hours``.
-    :param fuse_conn_id: Airflow connection of type ``fuse``.
+    :param fuse_conn_id: Airflow connection of type ``fuse`` (templated).
+    :param context: the callback's context, given by Airflow when it runs the notifier in the triggerer.
     """
 
-    template_fields: Sequence[str] = ("application_id", "deployment_id", *NOTIFIER_FIELDS)
+    template_fields: Sequence[str] = ("application_id", "deployment_id", *NOTIFIER_FIELDS, "fuse_conn_id")
     template_fields_renderers = {"variables": "json"}
 
     def __init__(
@@ -108,8 +131,9 @@ class FuseCallNotifier(BaseNotifier):
         calling_hours: tuple[str, str] | str | None = None,
         timezone: str | None = None,
         fuse_conn_id: str = DEFAULT_CONN_ID,
+        context: Context | None = None,
     ):
-        super().__init__()
+        super().__init__(context)
         self.application_id = application_id
         self.deployment_id = deployment_id
         self.phone_number = phone_number
@@ -126,7 +150,24 @@ class FuseCallNotifier(BaseNotifier):
         try:
             BaseNotifier.__call__(copy.copy(self), *args)
         except Exception as error:
-            self.log.error("FuseCallNotifier placed NO call: %s", error)
+            self._placed_no_call(error)
+
+    def __await__(self) -> Generator[Any, None, None]:
+        """The triggerer's way (a Deadline Alert's ``AsyncCallback``): a fresh copy, never raise.
+
+        Airflow logs a failing callback's kwargs, the phone number among them: nothing may escape.
+        """
+        try:
+            yield from BaseNotifier.__await__(copy.copy(self))
+        except Exception as error:
+            self._placed_no_call(error)
+
+    def _placed_no_call(self, error: Exception) -> None:
+        self.log.error("FuseCallNotifier placed NO call: %s", error)
+
+    async def async_notify(self, context: Context) -> None:
+        """:meth:`notify` in a thread: the triggerer's event loop never waits on Fuse or on a Variable."""
+        await asyncio.to_thread(self.notify, context)
 
     def notify(self, context: Context) -> None:
         from airflow_provider_fuse.hooks.fuse import FuseHook

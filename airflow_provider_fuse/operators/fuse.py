@@ -6,12 +6,13 @@ phonenumbers and the trigger load only when a task runs.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.configuration import conf
+from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseOperator
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
@@ -33,6 +34,35 @@ if TYPE_CHECKING:
 CHUNK_XCOM_KEY = "campaign_chunk_{index}"
 QUEUED_XCOM_KEY = "campaign_queued"
 RESULT_XCOM_KEY = "campaign_result"
+
+
+def hide_pci_variables(is_pci: Any, variables: Any) -> None:
+    """Register an ``is_pci`` call's rendered variable values with Airflow's secrets masker.
+
+    Airflow redacts what the masker knows before it stores rendered fields, so the Rendered Template
+    view and the task log show ``***`` without users listing names in ``sensitive_var_conn_names``.
+    Airflow's own rules apply (values shorter than ``[logging] min_length_masked_secret`` stay).
+    """
+    from airflow.providers.common.compat.sdk import mask_secret
+
+    from airflow_provider_fuse.exceptions import FuseValidationError
+    from airflow_provider_fuse.validation import flag
+
+    try:
+        if not flag("is_pci", is_pci):
+            return
+    except FuseValidationError:
+        return  # execute() reports the bad flag before any request
+    if isinstance(variables, str):
+        try:
+            variables = json.loads(variables)
+        except ValueError:
+            mask_secret(variables)
+            return
+    values = variables.values() if isinstance(variables, Mapping) else ()
+    for value in values:  # nested values are masked one by one by Airflow; numbers as their text
+        if value is not None and not isinstance(value, bool):  # masking "false" would hide it everywhere
+            mask_secret(value if isinstance(value, (str, dict, list)) else str(value))
 
 
 def check_task_settings(task: Any, hook: FuseHook) -> None:
@@ -89,7 +119,8 @@ class QueueCallOperator(BaseOperator):
     :param reattempt_wait: seconds (60 to 86400) or timedelta between attempts.
     :param variables: application variables, a dict or JSON object string.
     :param result_url: https URL Fuse POSTs the final call details to.
-    :param is_pci: run the connected call in Fuse's HIPAA/PCI environment; its variables are never logged.
+    :param is_pci: run the connected call in Fuse's HIPAA/PCI environment; its variables are never
+        logged, and their rendered values are masked (``***``) in the Rendered Template view.
     :param calling_hours: the callee's local hours, e.g. ``("08:00", "21:00")``: the start moves to
         the next allowed instant and the end is clipped to the hours' close (zone from the number).
     :param timezone: IANA zone overriding the one found from the number, for ``calling_hours``.
@@ -99,10 +130,10 @@ class QueueCallOperator(BaseOperator):
     :param timeout: longest wait (seconds or timedelta); on expiry the task fails, the call is NOT cancelled.
     :param redial_on_retry: let a retried task queue a new call when the earlier one failed or its
         queue request was left unanswered. Off by default: nobody is called twice by accident.
-    :param fuse_conn_id: Airflow connection of type ``fuse``.
+    :param fuse_conn_id: Airflow connection of type ``fuse`` (templated).
     """
 
-    template_fields: Sequence[str] = ("application_id", "deployment_id", *CALL_FIELDS)
+    template_fields: Sequence[str] = ("application_id", "deployment_id", *CALL_FIELDS, "fuse_conn_id")
     template_fields_renderers = {"variables": "json"}
     ui_color = "#e8f1fb"
     operator_extra_links = (FuseCallLink(),)
@@ -159,6 +190,11 @@ class QueueCallOperator(BaseOperator):
         from airflow_provider_fuse.hooks.fuse import FuseHook
 
         return FuseHook(self.fuse_conn_id)
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render as Airflow does, then mask the values of ``is_pci`` variables before they are stored."""
+        super().render_template_fields(context, jinja_env)
+        hide_pci_variables(self.is_pci, self.variables)
 
     def build_request(self, hook: FuseHook) -> CallRequest:
         """The validated request from the rendered fields; raises FuseValidationError first."""
@@ -253,15 +289,18 @@ class QueueCallsOperator(BaseOperator):
     :param application_id: Fuse application id.
     :param deployment_id: Fuse deployment id.
     :param calls: a list of dicts (``phone_number``; optional ``caller_id``, ``post_dial`` and a
-        ``variables`` dict), an XComArg returning one, or the absolute path of a CSV file whose header
-        names a ``phone_number`` column, optional ``caller_id``/``post_dial`` columns, and variables.
+        ``variables`` dict), an XComArg returning one, or a CSV file whose header names a
+        ``phone_number`` column, optional ``caller_id``/``post_dial`` columns, and variables: its
+        absolute local path, an ``ObjectStoragePath``, or a URL (``file://``, ``s3://aws_default@bucket/
+        calls.csv``, ``gs://``...: any scheme Airflow's object storage has a provider for).
     :param start_timestamp: when dialing may begin (every call): aware datetime, ISO-8601, Unix
         seconds or timedelta.
     :param end_timestamp: when to stop attempting, same forms.
     :param max_attempts: 1 to 10 attempts per call; above 1 needs ``reattempt_wait``.
     :param reattempt_wait: seconds (60 to 86400) or timedelta between attempts.
     :param result_url: https URL Fuse POSTs each call's final details to.
-    :param is_pci: run connected calls in Fuse's HIPAA/PCI environment.
+    :param is_pci: run connected calls in Fuse's HIPAA/PCI environment; variables of rows given inline
+        are masked (``***``) in the Rendered Template view.
     :param calling_hours: the callees' local hours, e.g. ``("09:00", "20:00")``: each number's own zone.
     :param timezone: IANA zone overriding every number's zone, for ``calling_hours``.
     :param chunk_size: rows per bulk upload, 1 to 5,000. Keep it fixed between tries of a run.
@@ -283,7 +322,7 @@ class QueueCallsOperator(BaseOperator):
     :param reupload_unanswered: let a retried task upload again a chunk whose earlier upload went
         unanswered (it may call those people twice). Off by default. Calls that failed are never
         queued again by a retry; start a follow-up campaign from ``not_reached`` instead.
-    :param fuse_conn_id: Airflow connection of type ``fuse``.
+    :param fuse_conn_id: Airflow connection of type ``fuse`` (templated).
     """
 
     template_fields: Sequence[str] = (
@@ -295,6 +334,7 @@ class QueueCallsOperator(BaseOperator):
         "skip_invalid",
         "allow_duplicates",
         "min_completed_ratio",
+        "fuse_conn_id",
     )
     template_fields_renderers = {"calls": "json"}
     ui_color = "#e8f1fb"
@@ -355,6 +395,14 @@ class QueueCallsOperator(BaseOperator):
         from airflow_provider_fuse.hooks.fuse import FuseHook
 
         return FuseHook(self.fuse_conn_id)
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render as Airflow does, then mask the ``is_pci`` variables of rows given inline (not a file's)."""
+        super().render_template_fields(context, jinja_env)
+        if isinstance(self.calls, list):
+            for row in self.calls:
+                if isinstance(row, Mapping):
+                    hide_pci_variables(self.is_pci, row.get("variables"))
 
     def plan(self, hook: FuseHook) -> CampaignPlan:
         """Validated rows in chunks, from the rendered fields; raises FuseValidationError first."""
@@ -546,10 +594,10 @@ class CancelPendingCallsOperator(BaseOperator):
 
     :param application_id: Fuse application id.
     :param deployment_id: Fuse deployment id whose pending calls are all cancelled.
-    :param fuse_conn_id: Airflow connection of type ``fuse``.
+    :param fuse_conn_id: Airflow connection of type ``fuse`` (templated).
     """
 
-    template_fields: Sequence[str] = ("application_id", "deployment_id")
+    template_fields: Sequence[str] = ("application_id", "deployment_id", "fuse_conn_id")
     ui_color = "#fbe8e8"
 
     def __init__(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.configuration import conf
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
@@ -25,12 +27,15 @@ class FuseCallSensor(BaseSensorOperator):
     (``poke_interval`` between polls, ``timeout`` as the deadline). ``poke_interval`` is at least
     1 second unless Fuse is on loopback. The call details, masked, are the task's XCom return value.
 
+    A wait past ``timeout`` raises ``AirflowSensorTimeout`` in every mode: the task fails without
+    retrying, or is skipped with ``soft_fail=True``. The call itself is not cancelled.
+
     :param call_id: the Fuse call id (templated, e.g. ``"{{ ti.xcom_pull('queue', key='call_id') }}"``).
-    :param fuse_conn_id: Airflow connection of type ``fuse``.
+    :param fuse_conn_id: Airflow connection of type ``fuse`` (templated).
     :param deferrable: wait in the triggerer instead of poking from a worker.
     """
 
-    template_fields: Sequence[str] = ("call_id",)
+    template_fields: Sequence[str] = ("call_id", "fuse_conn_id")
     ui_color = "#e8f1fb"
     operator_extra_links = (FuseCallLink(),)
 
@@ -78,9 +83,19 @@ class FuseCallSensor(BaseSensorOperator):
         self.defer(
             trigger=FuseCallTrigger(str(self.call_id), self.fuse_conn_id, self.poke_interval, deadline),
             method_name="execute_complete",
+            # The triggerer's own backstop: should the trigger never report, Airflow ends the wait at
+            # the same deadline (TaskDeferralTimeout, which BaseSensorOperator turns into a sensor timeout).
+            timeout=None if deadline is None else timedelta(seconds=max(0.0, deadline - time.time())),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> CallDetailsDict:
-        from airflow_provider_fuse.waiting import outcome_from_event
+        """The trigger's event decides, as a poke would; a timeout is Airflow's sensor timeout.
 
+        Raised here, ``AirflowSensorTimeout`` goes through BaseSensorOperator's ``resume_execution``,
+        which skips the task when ``soft_fail`` is set.
+        """
+        from airflow_provider_fuse.waiting import TIMEOUT, outcome_from_event
+
+        if event.get("status") == TIMEOUT:
+            raise AirflowSensorTimeout(event.get("message") or "Waiting for the Fuse call timed out.")
         return outcome_from_event(event)

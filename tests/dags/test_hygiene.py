@@ -7,7 +7,8 @@ multi-process suite checks its log files for the key), every XCom value, the tri
 events handed back to tasks. None may hold the developer key (plain, or inside a Basic auth header),
 a full phone number that reached the simulator (callees, caller ids, campaign rows), the post-dial
 digits, or the variables of ``is_pci`` calls. Rendered template fields are the documented exception:
-a test below shows that they do hold the number, as for any templated Airflow operator.
+a test below shows that they do hold the number, as for any templated Airflow operator (not the
+``is_pci`` variables: the operator registers them with the secrets masker).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ BASIC_AUTH = base64.b64encode(f"{LOGIN}:{DEVELOPER_KEY}".encode()).decode()
 PCI_MARKERS = (pci.PCI_NAME, pci.PCI_VALUE, "PCI-MARKER-6042", pci.POST_DIAL_PIN.rstrip("#"))
 #: The documented mitigation for rendered template fields: Airflow masks values under these keys.
 SENSITIVE_NAMES = "phone_number,caller_id,post_dial,card_hint,amount_due"
+
+
+#: Example DAGs whose call comes from a Deadline Alert: `dags test` has no scheduler to see a deadline
+#: missed, so they run here without calling (tests/stack/test_deadline_alert.py runs one end to end).
+CALLS_ONLY_WHEN_LATE = {"fuse_deadline_alert"}
 
 
 def example_dag_ids() -> list[str]:
@@ -125,6 +131,8 @@ def test_every_dag_ran_against_the_simulator(world: World) -> None:
     """Not vacuous: each DAG reached Fuse, the PCI data was really sent, and the logs were written."""
     assert len(world.results) >= 4
     for dag_id, requests in world.requests.items():
+        if dag_id in CALLS_ONLY_WHEN_LATE:
+            continue
         assert any(e.endpoint in ("queue", "bulk_queue") for e in requests), (
             f"{dag_id} placed no call: {world.results[dag_id].task_states} {world.results[dag_id].output[-1500:]}"
         )
@@ -183,12 +191,12 @@ def rendered_fields(world: World) -> list[dict[str, dict[str, Any]]]:
 
 
 @RUNS_EVERY_DAG
-def test_rendered_template_fields_do_hold_the_number_and_variables(world: World) -> None:
-    """The documented exception (docs/guarantees.md): Airflow stores rendered fields as rendered."""
+def test_rendered_template_fields_hold_the_number_but_not_the_pci_variables(world: World) -> None:
+    """The documented exception (docs/guarantees.md): Airflow stores rendered fields as rendered, but
+    the variables of an ``is_pci`` call are registered with its secrets masker once rendered."""
     plain, _ = rendered_fields(world)
     assert plain["pci_call"]["phone_number"] == pci.PCI_NUMBER
-    assert plain["pci_call"]["variables"][pci.PCI_NAME] == pci.PCI_VALUE
-    assert plain["pci_call"]["variables"]["amount_due"] == "PCI-MARKER-6042"
+    assert plain["pci_call"]["variables"] == {pci.PCI_NAME: "***", "amount_due": "***"}
 
 
 @RUNS_EVERY_DAG

@@ -1,4 +1,5 @@
-"""A Fuse call in the task view: rendered variables as JSON, the "Fuse call status" link, the task docs.
+"""A Fuse call in the task view: rendered variables as JSON (``***`` for an ``is_pci`` call's), the
+"Fuse call status" link, the task docs.
 
 The DAG (tests/ui/dags) runs with ``airflow dags test`` against the simulator in the same AIRFLOW_HOME
 as the api-server, which then shows the run like any other.
@@ -60,6 +61,14 @@ def test_task_view_shows_rendered_variables_call_link_and_docs(
     expect(page.get_by_text('"Ann Example"', exact=True)).to_be_visible()  # JSON, not a Python repr
     expect(page.get_by_text('"Monday at 10am"', exact=True)).to_be_visible()
     shots(page, "rendered-templates")
+
+    # An is_pci call's variables: registered with the secrets masker once rendered, so stored as ***.
+    pci = airflow_ui.api("GET", f"{run_path}/queue_pci_call")["rendered_fields"]
+    assert pci["variables"] == {"card_hint": "***"}
+    page.goto(f"{task_page}/queue_pci_call/rendered_templates")
+    expect(page.get_by_text('"***"', exact=True)).to_be_visible()
+    expect(page.get_by_text("4111-UI-PCI-0042")).to_have_count(0)
+    shots(page, "rendered-templates-pci")
 
     for task_id in ("queue_call", "wait_for_call"):
         page.goto(f"{task_page}/{task_id}/details")

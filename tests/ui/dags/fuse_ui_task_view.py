@@ -1,4 +1,5 @@
-"""What the task view shows of a Fuse call: rendered variables as JSON, the call status link, the docs.
+"""What the task view shows of a Fuse call: rendered variables as JSON (masked for an ``is_pci`` call),
+the call status link, the docs.
 
 The tasks take their operator's docstring as ``doc_md``, as a DAG author may, so the browser test
 sees how it renders as Markdown (``cleandoc``: an indented docstring would render as a code block).
@@ -19,7 +20,7 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    params={"name": "Ann Example", "appointment": "Monday at 10am"},
+    params={"name": "Ann Example", "appointment": "Monday at 10am", "card_hint": "4111-UI-PCI-0042"},
     doc_md=__doc__,
 ):
     queue_call = QueueCallOperator(
@@ -39,3 +40,12 @@ with DAG(
         doc_md=inspect.cleandoc(FuseCallSensor.__doc__ or ""),
     )
     queue_call >> wait_for_call
+    QueueCallOperator(
+        task_id="queue_pci_call",
+        application_id=1001,
+        deployment_id=2002,
+        phone_number="+16175550124",
+        is_pci=True,
+        variables={"card_hint": "{{ params.card_hint }}"},
+        wait_for_completion=False,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import time
 from typing import Any
 
@@ -46,7 +47,6 @@ NOT_CALL_FIELDS = {
     "poll_interval",
     "timeout",
     "redial_on_retry",
-    "fuse_conn_id",
 }
 
 
@@ -68,6 +68,7 @@ def test_every_call_field_is_templated_and_renders_and_variables_render_as_json(
         "is_pci": True,
         "calling_hours": "09:00-20:00",
         "timezone": "America/New_York",
+        "fuse_conn_id": "fuse_eu",
     }
     assert rendered(operator(), values) == {name: str(value) for name, value in values.items()}
     op = operator(variables={"name": "{{ v.name }}", "visits": ["{{ v.day }}"]})
@@ -264,3 +265,59 @@ def test_cancel_pending_calls_operator_says_it_is_deployment_wide(
         assert m.call_count == 1
     assert "EVERY pending call" in logged(capsys, caplog)
     assert "EVERY pending call" in (CancelPendingCallsOperator.__doc__ or "")
+
+
+# --- templated connection, masked PCI variables ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        lambda: operator(fuse_conn_id="{{ params.conn }}"),
+        lambda: CancelPendingCallsOperator(
+            task_id="cancel", application_id=11, deployment_id=22, fuse_conn_id="{{ params.conn }}"
+        ),
+    ],
+    ids=["QueueCallOperator", "CancelPendingCallsOperator"],
+)
+def test_fuse_conn_id_is_templated(task: Any) -> None:
+    op = task()
+    op.render_template_fields({"params": {"conn": "fuse_eu"}})
+    assert op.fuse_conn_id == "fuse_eu"
+
+
+PCI_VALUES = {"card_hint": "4111-1111-PCI-77", "amount_due": "USD 1234.56"}
+
+
+def stored_rendered_fields(op: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """What Airflow's task runner stores (and the Rendered Template view shows) once ``op`` rendered."""
+    from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields
+
+    op.render_template_fields(context)
+    return _serialize_rendered_fields(op)
+
+
+@pytest.mark.parametrize("variables", [dict(PCI_VALUES), '{"card_hint": "4111-1111-PCI-77"}'])
+def test_is_pci_variables_are_masked_in_the_rendered_template_view(variables: Any) -> None:
+    op = operator(task_id="pci_masked", is_pci="{{ params.pci }}", variables=variables)
+    stored = json.dumps(stored_rendered_fields(op, {"params": {"pci": "true"}}))
+    assert "***" in stored
+    assert "4111-1111-PCI-77" not in stored and "USD 1234.56" not in stored
+    assert op.variables == variables, "the call itself still gets the real values"
+
+
+def test_variables_of_a_call_that_is_not_pci_are_not_masked() -> None:
+    values = {"note": "not-pci-visible-9183"}
+    op = operator(task_id="not_pci", variables=values)
+    assert "not-pci-visible-9183" in json.dumps(stored_rendered_fields(op, {}))
+
+
+def test_the_package_reads_configuration_the_task_sdk_way() -> None:
+    """``airflow.sdk`` conf through the compat layer (falls back to ``airflow.configuration`` on 3.1)."""
+    from pathlib import Path
+
+    import airflow_provider_fuse
+
+    package = Path(airflow_provider_fuse.__file__).parent
+    readers = [p.name for p in package.rglob("*.py") if "from airflow.configuration import" in p.read_text()]
+    assert readers == []

@@ -70,7 +70,6 @@ NOT_CAMPAIGN_FIELDS = {
     "timeout",
     "max_requests_per_second",
     "reupload_unanswered",
-    "fuse_conn_id",
 }
 
 
@@ -93,6 +92,7 @@ def test_every_campaign_field_is_templated_and_renders_and_calls_render_as_json(
         "skip_invalid": True,
         "allow_duplicates": True,
         "min_completed_ratio": 0.8,
+        "fuse_conn_id": "fuse_eu",
     }
     assert rendered(operator([]), values) == {name: str(value) for name, value in values.items()}
     op = operator([{"phone_number": "{{ v.phone }}", "variables": {"name": "{{ v.name }}"}}])
@@ -379,3 +379,27 @@ def test_an_error_event_fails_the_task_with_fuse_s_message_and_keeps_the_result(
     with pytest.raises(FuseError, match="HTTP 401: bad key"):
         operator([]).execute_complete(ctx, event)
     assert ctx["ti"].xcom[RESULT_XCOM_KEY]["calls"] == [["7", 1, None, "dialing", 1]]
+
+
+def test_is_pci_variables_of_inline_rows_are_masked_in_the_rendered_template_view() -> None:
+    from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields
+
+    rows = [{"phone_number": "+16175550101", "variables": {"pin_hint": "{{ params.hint }}"}}]
+    op = operator(rows, task_id="pci_campaign", is_pci=True, fuse_conn_id="{{ params.conn }}")
+    op.render_template_fields({"params": {"hint": "campaign-PCI-5521", "conn": "fuse_eu"}})
+    stored = repr(_serialize_rendered_fields(op))
+    assert "campaign-PCI-5521" not in stored and "***" in stored
+    assert op.fuse_conn_id == "fuse_eu"
+
+
+def test_a_csv_file_is_read_from_an_object_storage_path(sim: FuseSimulator, tmp_path: Path) -> None:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    path = tmp_path / "calls.csv"
+    path.write_text("phone_number,name\n+16175550101,Ann\n")
+    result = operator(ObjectStoragePath(path.as_uri()), wait_for_completion=False).execute(
+        context(FakeStore())
+    )
+    assert [c[3] for c in result["calls"]] == ["queued"]
+    (upload,) = sim.requests("bulk_queue")
+    assert upload.form[protocol.BULK_CSV_FIELD].splitlines() == ["destination,name", "tel:+16175550101,Ann"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import requests_mock as rm
 from aioresponses import aioresponses
-from airflow.providers.common.compat.sdk import TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from airflow.sdk import PokeReturnValue
 
 from airflow_provider_fuse.exceptions import FuseCallFailed
@@ -39,20 +40,62 @@ SENSOR_MODES = pytest.mark.parametrize(
 )
 
 
-def deferred_event(sensor: FuseCallSensor, status: str) -> dict[str, Any]:
-    """Defer ``sensor`` while its call is queued, then run its trigger until the call ends ``status``."""
+def deferred_event(sensor: FuseCallSensor, status: str, *, deadline_passed: bool = False) -> dict[str, Any]:
+    """Defer ``sensor`` while its call is queued, then run its trigger until the call ends ``status``
+    (or, with ``deadline_passed``, as if the sensor's timeout had run out while it was ``status``)."""
     with rm.Mocker() as m, pytest.raises(TaskDeferred) as info:
         m.get(f"{FUSE_URL}/outbound/5", json=status_body("queued"))
         sensor.execute({"ti": SensorTI()})
     assert info.value.method_name == "execute_complete"
+    trigger = info.value.trigger
+    if deadline_passed:
+        trigger.deadline = time.time() - 1
 
     async def events() -> list[dict[str, Any]]:
-        return [event.payload async for event in info.value.trigger.run()]
+        return [event.payload async for event in trigger.run()]
 
     with aioresponses() as m:
         m.get(f"{FUSE_URL}/outbound/5", payload=status_body(status))
         (event,) = asyncio.run(within(HANG, events(), "FuseCallTrigger"))
     return event
+
+
+class LateClock:
+    """BaseSensorOperator's clock in poke mode: each reading a minute after the last; sleeps return at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 60.0
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class LongRescheduledTI(SensorTI):
+    """Reschedule mode: the sensor's first poke was two hours ago."""
+
+    def get_first_reschedule_date(self, context: Any) -> datetime:
+        return datetime.now(timezone.utc) - timedelta(hours=2)
+
+
+def timed_out(mode: str, deferrable: bool, soft_fail: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run a sensor (``timeout=60``) whose call stays queued past its timeout, as Airflow would."""
+    waiting = sensor(mode=mode, deferrable=deferrable, soft_fail=soft_fail)
+    if deferrable:
+        event = deferred_event(waiting, "queued", deadline_passed=True)
+        assert event["status"] == "timeout"
+        waiting.resume_execution("execute_complete", {"event": event}, {"ti": SensorTI()})
+        return
+    if mode == "poke":
+        from airflow.sdk.bases import sensor as base_sensor
+
+        monkeypatch.setattr(base_sensor, "time", LateClock())
+    with rm.Mocker() as m:
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body("queued"))
+        waiting.execute({"ti": LongRescheduledTI() if mode == "reschedule" else SensorTI()})
 
 
 def test_sensor_poke_returns_false_until_done_then_the_details() -> None:
@@ -109,3 +152,49 @@ def test_sensor_deferrable_defers_with_poke_interval_and_timeout_as_deadline() -
     trigger = info.value.trigger
     assert isinstance(trigger, FuseCallTrigger) and trigger.poll_interval == 1.0
     assert before + 60 <= trigger.deadline <= after + 60, "the deadline is the sensor's timeout from now"
+
+
+@SENSOR_MODES
+def test_a_timed_out_wait_is_airflows_sensor_timeout_in_every_mode(
+    mode: str, deferrable: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AirflowSensorTimeout, not FuseWaitTimeout: Airflow fails the task without retrying it."""
+    with pytest.raises(AirflowSensorTimeout):
+        timed_out(mode, deferrable, False, monkeypatch)
+
+
+@SENSOR_MODES
+def test_a_timed_out_wait_with_soft_fail_skips_the_task_in_every_mode(
+    mode: str, deferrable: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(AirflowSkipException):
+        timed_out(mode, deferrable, True, monkeypatch)
+
+
+def test_the_deferrable_sensor_gives_airflow_its_deadline_as_the_deferral_timeout() -> None:
+    """Should the trigger never report, the triggerer still ends the wait at the sensor's deadline."""
+    before = time.time()
+    with rm.Mocker() as m, pytest.raises(TaskDeferred) as info:
+        m.get(f"{FUSE_URL}/outbound/5", json=status_body("queued"))
+        sensor(deferrable=True).execute(context())
+    after = time.time()
+    deferral = info.value
+    assert deferral.timeout is not None
+    # Both end at the same instant: the deadline, counted when the sensor started.
+    assert before + 60 - after <= deferral.timeout.total_seconds() <= 60
+    assert before + 60 <= deferral.trigger.deadline <= after + 60
+
+
+@pytest.mark.parametrize(
+    ("soft_fail", "raised"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
+)
+def test_a_deferral_timed_out_by_the_triggerer_is_a_sensor_timeout(soft_fail: bool, raised: type) -> None:
+    waiting = sensor(deferrable=True, soft_fail=soft_fail)
+    with pytest.raises(raised):
+        waiting.resume_execution("__fail__", {"error": "Trigger timeout"}, {"ti": SensorTI()})
+
+
+def test_fuse_conn_id_is_templated() -> None:
+    waiting = sensor(fuse_conn_id="{{ params.conn }}")
+    waiting.render_template_fields({"params": {"conn": "fuse_eu"}})
+    assert (waiting.fuse_conn_id, waiting.hook.fuse_conn_id) == ("fuse_eu", "fuse_eu")
