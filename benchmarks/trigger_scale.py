@@ -2,9 +2,11 @@
 
 Starts ``fuse-simulator`` in its own process (speed 1) and queues the calls with one bulk_queue
 upload whose ``start_timestamp`` is a day ahead, so every call stays ``queued`` while it is measured.
-Then, for each number of waits N, three arms run one after the other, each in a fresh subprocess
-(so peak RSS is per arm) holding ONE asyncio loop with N waits, started at random offsets within one
-poll interval (as deferrals arrive at a triggerer), all over HTTPS unless ``--plain-http``:
+Then, for each number of waits N, three arms run, each in a fresh subprocess (so peak RSS is per
+arm) holding ONE asyncio loop with N waits, started at random offsets within one poll interval (as
+deferrals arrive at a triggerer), all over HTTPS unless ``--plain-http``. The floor and ours run side
+by side (their windows overlap, so the rest of the machine's load weighs on both alike; ``--apart``
+runs them one after the other), the anchor alone after them:
 
 * ``floor``: what the network costs: one shared aiohttp session, ``GET`` + ``json()`` per poll and
   nothing else (no retries, deadline, masking, parsing, jitter or events);
@@ -23,7 +25,8 @@ their longest pause (each one stops the loop). The interval defaults to 0.003 s 
 about 333 status requests per second, the rate of 10,000 triggers at the operators' default
 poll_interval of 30 s.
 
-    .venv/bin/python benchmarks/trigger_scale.py                 # 1,000 and 10,000 waits, ~6 min
+    .venv/bin/python benchmarks/trigger_scale.py                 # 1,000 and 10,000 waits, ~7 min
+    .venv/bin/python benchmarks/trigger_scale.py --calls 1000 --repeat 3   # medians of 3, ~5 min
     .venv/bin/python benchmarks/trigger_scale.py --quick         # 200 waits, smoke run, ~30 s
     .venv/bin/python benchmarks/trigger_scale.py --calls 10000 --interval 10   # 1,000 polls/s
     .venv/bin/python benchmarks/trigger_scale.py --calls 1000 --variants ours --profile
@@ -65,6 +68,8 @@ STARVED_FACTOR = 1.5
 RSS_TARGET_MB = 300.0
 FLOOR_RATIO_TARGET = 1.2  # ours / floor, CPU per poll, at 1,000 waits
 ANCHOR_RATIO_TARGET = 3.0  # anchor / ours
+#: Pause between two runs: the anchor leaves the simulator closing a thousand TLS connections.
+SETTLE_SECONDS = 3.0
 
 
 # --- parent: the simulator, the calls, one subprocess per variant ------------------------------
@@ -178,8 +183,8 @@ def queue_calls(base_url: str, auth: tuple[str, str], count: int, verify: Path |
     return call_ids
 
 
-def run_variant(
-    variant: str,
+def run_variants(
+    variants: Sequence[str],
     call_ids: Sequence[str],
     interval: float,
     window: float,
@@ -187,36 +192,41 @@ def run_variant(
     workdir: Path,
     profile: bool,
     no_gc: bool,
-) -> dict[str, Any]:
-    """Run one variant in a fresh interpreter and return its measurements."""
+) -> list[dict[str, Any]]:
+    """Run the variants side by side, each in a fresh interpreter, and return their measurements.
+
+    Side by side, their windows overlap: whatever else the machine runs weighs on each alike.
+    """
     ids_file = workdir / f"ids-{len(call_ids)}.json"
     ids_file.write_text(json.dumps(list(call_ids)))
-    command = [
-        sys.executable,
-        __file__,
-        "--worker",
-        variant,
-        "--ids-file",
-        str(ids_file),
-        "--interval",
-        str(interval),
-        "--window",
-        str(window),
-    ]
-    command += ["--profile"] * profile + ["--no-gc"] * no_gc
     budget = 2 * interval + window + 120 + len(call_ids) / 100  # startup, warm-up, window, slack
-    # subprocess.run kills the worker on timeout and on any other exception (e.g. Ctrl-C).
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=budget)
-    results = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
-    if done.returncode != 0 or not results:
-        raise RuntimeError(
-            f"{variant} worker with {len(call_ids)} waits exited {done.returncode}:\n{done.stderr[-3000:]}"
-        )
-    if profile:
-        print(f"--- cProfile of {variant}, {len(call_ids):,} waits (measured window) ---")
-        print("\n".join(line for line in done.stdout.splitlines() if not line.startswith(RESULT_MARK)))
-    result: dict[str, Any] = json.loads(results[-1][len(RESULT_MARK) :])
-    return result
+    workers = []
+    try:
+        for variant in variants:
+            command = [sys.executable, __file__, "--worker", variant, "--ids-file", str(ids_file)]
+            command += ["--interval", str(interval), "--window", str(window)]
+            command += ["--profile"] * profile + ["--no-gc"] * no_gc
+            workers.append(
+                subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            )
+        outputs = [worker.communicate(timeout=budget) for worker in workers]
+    finally:
+        for worker in workers:  # on a timeout or Ctrl-C: no worker outlives the benchmark
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    rows = []
+    for variant, worker, (stdout, stderr) in zip(variants, workers, outputs, strict=True):
+        results = [line for line in stdout.splitlines() if line.startswith(RESULT_MARK)]
+        if worker.returncode != 0 or not results:
+            raise RuntimeError(
+                f"{variant} worker with {len(call_ids)} waits exited {worker.returncode}:\n{stderr[-3000:]}"
+            )
+        if profile:
+            print(f"--- cProfile of {variant}, {len(call_ids):,} waits (measured window) ---")
+            print("\n".join(line for line in stdout.splitlines() if not line.startswith(RESULT_MARK)))
+        rows.append(json.loads(results[-1][len(RESULT_MARK) :]))
+    return rows
 
 
 # --- worker: one event loop, N triggers --------------------------------------------------------
@@ -243,23 +253,21 @@ class PollLog:
 
 
 class GcLog:
-    """Start and duration of every full (generation 2) garbage collection: each one stops the loop."""
+    """Start and duration of every garbage collection, by generation: each one stops the loop."""
 
     def __init__(self) -> None:
-        self.pauses: list[tuple[float, float]] = []
+        self.pauses: list[tuple[int, float, float]] = []  # (generation, start, seconds)
         self._started = 0.0
         gc.callbacks.append(self._on_gc)
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
-        if info["generation"] != 2:
-            return
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.pauses.append((self._started, time.perf_counter() - self._started))
+            self.pauses.append((info["generation"], self._started, time.perf_counter() - self._started))
 
-    def within(self, start: float, end: float) -> list[float]:
-        return [pause for at, pause in self.pauses if start <= at <= end]
+    def within(self, start: float, end: float, generations: Sequence[int] = (2,)) -> list[float]:
+        return [pause for gen, at, pause in self.pauses if gen in generations and start <= at <= end]
 
 
 def timed(log: PollLog, poll: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -431,6 +439,7 @@ def worker(variant: str, ids_file: Path, interval: float, window: float, profile
                 "gen2_count": len(pauses),
                 "gen2_max": max(pauses, default=0.0),
                 "gen2_total": sum(pauses),
+                "gc_total": sum(gc_log.within(window_start, window_end, (0, 1, 2))),
             }
         ),
         flush=True,
@@ -450,7 +459,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print(
         f"{'arm':<9} {'run':>3} {'waits':>8} {'interval s':>10} {'polls':>7} {'CPU s/1k polls':>14} "
         f"{'idle RSS MB':>11} {'peak RSS MB':>11} {'gap p99 s':>9} {'gap max s':>9} {'lag p99 ms':>10} "
-        f"{'latency p99 ms':>14} {'gen2 n':>6} {'gen2 max ms':>11} {'starved':>7} {'errors':>6}"
+        f"{'latency p99 ms':>14} {'gen2 n':>6} {'gen2 max ms':>11} {'GC ms':>6} {'starved':>7} {'errors':>6}"
     )
     for r in rows:
         print(
@@ -458,7 +467,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"{1000 * r['cpu'] / max(r['polls'], 1):>14.3f} {r['rss_idle_mb']:>11.0f} "
             f"{r['peak_rss_mb']:>11.0f} {r['gap_p99']:>9.2f} {r['gap_max']:>9.2f} "
             f"{1000 * r['lag_p99']:>10.1f} {1000 * r['latency_p99']:>14.1f} {r['gen2_count']:>6} "
-            f"{1000 * r['gen2_max']:>11.0f} {r['starved']:>7,} {r['errors'] + r['events']:>6,}"
+            f"{1000 * r['gen2_max']:>11.0f} {1000 * r['gc_total']:>6.0f} {r['starved']:>7,} "
+            f"{r['errors'] + r['events']:>6,}"
         )
 
 
@@ -499,10 +509,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, nargs="+", default=None, help="triggers per run")
     parser.add_argument("--interval", type=float, default=None, help="poll interval (default 0.003 s x N)")
-    parser.add_argument("--window", type=float, default=None, help="measured seconds (default 1.2 intervals)")
+    parser.add_argument(
+        "--window", type=float, default=None, help="measured seconds (default 1.2 intervals, at least 15)"
+    )
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of every arm, interleaved; verdicts take the median"
+    )
+    parser.add_argument(
+        "--apart", action="store_true", help="run floor and ours one after the other, not side by side"
     )
     parser.add_argument("--quick", action="store_true", help="200 triggers, short window: a smoke run")
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
@@ -542,14 +557,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = []
         for n in counts:
             interval = args.interval or min(30.0, max(1.0, 0.003 * n))
-            window = args.window or max(2.0 if args.quick else 6.0, 1.2 * interval)
-            for run in range(1, args.repeat + 1):  # arms interleaved: a burst of other work hits all
-                for variant in args.variants:
-                    row = run_variant(
-                        variant, call_ids[:n], interval, window, env, workdir, args.profile, args.no_gc
+            window = args.window or max(2.0 if args.quick else 15.0, 1.2 * interval)
+            # Floor and ours side by side (unless --apart), the anchor alone: it loads the simulator.
+            paired = [v for v in args.variants if v != "anchor"]
+            groups = [[v] for v in args.variants] if args.apart else [paired, ["anchor"]]
+            for run in range(1, args.repeat + 1):  # runs interleaved: a burst of other work hits all
+                for group in (g for g in groups if g and set(g) <= set(args.variants)):
+                    found = run_variants(
+                        group, call_ids[:n], interval, window, env, workdir, args.profile, args.no_gc
                     )
-                    rows.append({**row, "run": run})
-                    print(f"  done: {variant}, {n:,} waits, run {run}", flush=True)
+                    rows += [{**row, "run": run} for row in found]
+                    print(f"  done: {', '.join(group)}, {n:,} waits, run {run}", flush=True)
+                    time.sleep(SETTLE_SECONDS)
         print()
         print_table(rows)
         print_verdicts(rows)
