@@ -397,8 +397,10 @@ class FuseHook(BaseHook):
         """The call's current details, without blocking the event loop (for triggers).
 
         Retries and requests end by ``deadline`` (Unix time), if given, as in ``get_call``. Within
-        ``hold_session()``, a wait's polls reuse its session, URL and retry policy: a poll costs the
-        request and the parsing, little more (benchmarks/trigger_scale.py).
+        ``hold_session()``, a wait's polls reuse its session, URL and retry policy, and an answer
+        identical to the last poll's is not parsed again (a call waiting to be dialed, or ringing,
+        answers the same for minutes): a poll costs about what the request costs
+        (benchmarks/trigger_scale.py).
         """
         settings = self._async_settings or await self.asettings()
         read = self._last_read
@@ -414,7 +416,11 @@ class FuseHook(BaseHook):
         else:
             async with _shared_sessions.session(settings) as session:
                 answer = await _aget_retried(session, settings, read)
-        return _call_details(answer, str(call_id))
+        if read.last is not None and read.last[0] == answer.body:
+            return read.last[1]  # the same bytes parse to the same (immutable) details
+        details = _call_details(answer, str(call_id))
+        read.last = (answer.body, details)
+        return details
 
     @contextlib.asynccontextmanager
     async def hold_session(self) -> AsyncIterator[aiohttp.ClientSession]:
@@ -534,14 +540,16 @@ def _aiohttp_failure(err: BaseException) -> tuple[bool, bool]:
     return never_reached, isinstance(err, (asyncio.TimeoutError, aiohttp.ServerTimeoutError))
 
 
-@dataclass(frozen=True)
+@dataclass
 class _StatusRead:
-    """What the polls of one call share: the checked path, its parsed URL and the retry policy."""
+    """What the polls of one call share: the checked path, its parsed URL, the retry policy, and the
+    last answer with its details."""
 
     key: tuple[str | int, float | None, float]  # (call id, deadline, backoff) it was made for
     path: str
     url: yarl.URL  # parsed once: aiohttp would parse the text on every request
     policy: RetryPolicy
+    last: tuple[bytes, CallDetails] | None = None
 
 
 async def _aget_retried(session: aiohttp.ClientSession, settings: FuseSettings, read: _StatusRead) -> _Answer:
@@ -578,13 +586,14 @@ async def _aget(
     try:
         target = settings.base_url + path if url is None else url
         async with session.get(target, timeout=timeout, allow_redirects=False) as response:
-            body = BoundedBody(response.headers.get("Content-Encoding"), f"GET {path}")
+            encoding = response.headers.get("Content-Encoding")
             length = response.content_length
-            if length is not None and length <= MAX_BODY_BYTES:
-                body.feed(await response.read())  # the parser reads no byte past Content-Length
-            else:
-                async for chunk in response.content.iter_chunked(_CHUNK):
-                    body.feed(chunk)
+            if encoding is None and length is not None and length <= MAX_BODY_BYTES:
+                # Plain, and within the cap: the parser reads no byte past Content-Length.
+                return _Answer(response.status, await response.read(), response.headers)
+            body = BoundedBody(encoding, f"GET {path}")
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                body.feed(chunk)
             return _Answer(response.status, body.finish(), response.headers)
     except (aiohttp.ClientError, asyncio.TimeoutError) as err:
         raise _transport_error(err, "GET", path, False, *_aiohttp_failure(err)) from None

@@ -27,7 +27,7 @@ from airflow_provider_fuse.exceptions import (
 )
 from airflow_provider_fuse.hooks import fuse as hook_module
 from airflow_provider_fuse.hooks.fuse import USER_AGENT, FuseHook, RetryPolicy, base_url
-from airflow_provider_fuse.models import CallRequest
+from airflow_provider_fuse.models import CallDetails, CallRequest
 from airflow_provider_fuse.phone import mask_phone
 from tests.conftest import DEVELOPER_KEY, FUSE_URL, LOGIN
 
@@ -428,6 +428,29 @@ async def test_a_new_deadline_or_call_is_not_served_from_the_last_poll(
         ("/outbound/901", None, 2.5),
     ]
     assert [str(url) for _, url in m.requests] == [f"{FUSE_URL}/outbound/{n}" for n in (901, 902)]
+
+
+async def test_an_unchanged_answer_is_not_parsed_again(
+    hook: FuseHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: a call waiting to be dialed answers the same bytes poll after poll; one parse serves them."""
+    parsed: list[Any] = []
+    from_api = CallDetails.from_api.__func__
+
+    def spy(cls: Any, data: Any, call_id: str | None = None) -> CallDetails:
+        parsed.append(data)
+        return from_api(cls, data, call_id)
+
+    monkeypatch.setattr(CallDetails, "from_api", classmethod(spy))
+    waiting = {"call_details": {**SAMPLE["call_details"], "status": "queued", "attempts": "0"}}
+    with aioresponses() as m:
+        for payload in (waiting, waiting, waiting, SAMPLE, SAMPLE):
+            m.get(STATUS_URL, payload=payload)
+        async with hook.hold_session():
+            seen = [await hook.aget_call(901) for _ in range(5)]
+    assert [d.status for d in seen] == ["queued"] * 3 + ["completed"] * 2
+    assert len(parsed) == 2, "an identical answer was parsed again"
+    assert seen[0] == seen[2] and seen[3] == seen[4] and seen[3].to_dict()["phone_number"] == "61***293"
 
 
 def test_no_request_carries_the_key_in_the_url(hook: FuseHook) -> None:
