@@ -21,12 +21,12 @@ in it; every arm's polls are timed by the same wrapper. Every poll's start and e
 gap between two polls of one wait should be the interval plus the answer's latency; ``lag`` is the
 event loop's lateness (next start - previous end - interval). A wait is "starved" when it had no poll
 in the window or a gap above 1.5 intervals. ``gen2`` counts full garbage collections in the window and
-their longest pause (each one stops the loop). The interval defaults to 0.003 s x N within [1 s, 30 s]:
-about 333 status requests per second, the rate of 10,000 triggers at the operators' default
-poll_interval of 30 s.
+their longest pause (each one stops the loop), ``GC ms`` the time spent in every collection. The
+interval defaults to 0.003 s x N within [1 s, 30 s]: about 333 status requests per second, the rate
+of 10,000 triggers at the operators' default poll_interval of 30 s.
 
     .venv/bin/python benchmarks/trigger_scale.py                 # 1,000 and 10,000 waits, ~7 min
-    .venv/bin/python benchmarks/trigger_scale.py --calls 1000 --repeat 3   # medians of 3, ~5 min
+    .venv/bin/python benchmarks/trigger_scale.py --calls 1000 --repeat 3   # medians of 3, ~3 min
     .venv/bin/python benchmarks/trigger_scale.py --quick         # 200 waits, smoke run, ~30 s
     .venv/bin/python benchmarks/trigger_scale.py --calls 10000 --interval 10   # 1,000 polls/s
     .venv/bin/python benchmarks/trigger_scale.py --calls 1000 --variants ours --profile
