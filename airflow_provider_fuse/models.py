@@ -454,10 +454,12 @@ def _text(value: Any) -> str | None:
 
 def _call_id(value: Any, asked: str | None) -> str | None:
     """The id the answer names, if it is a usable call id; else the id that was asked for."""
-    try:
-        return check_call_id(value)
-    except exceptions.FuseValidationError:
-        return str(asked) if asked not in (None, "") else None
+    if value is not None:  # Fuse's status answer usually names none: no error raised per poll
+        try:
+            return check_call_id(value)
+        except exceptions.FuseValidationError:
+            pass
+    return str(asked) if asked not in (None, "") else None
 
 
 def _unquote(value: Any) -> str | None:
@@ -467,6 +469,8 @@ def _unquote(value: Any) -> str | None:
 
 def _int_or_none(value: Any) -> int | None:
     """A whole number of at most ``_MAX_DIGITS`` digits (Python refuses to read 4,300+), else None."""
+    if type(value) is str and value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
+        return int(value)  # the common case, without the regex (every status answer has several)
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and value.is_integer():

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timezone
 from email.utils import parsedate_to_datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseHook
@@ -53,6 +53,7 @@ from airflow_provider_fuse.validation import path_id
 if TYPE_CHECKING:
     import aiohttp
     import requests
+    import yarl
 
 __all__ = ["MAX_BODY_BYTES", "FuseHook", "FuseSettings", "RetryPolicy", "base_url"]
 
@@ -370,6 +371,8 @@ class FuseHook(BaseHook):
         if backoff is not None:
             self.backoff = backoff
         self._async_settings: FuseSettings | None = None
+        self._held: aiohttp.ClientSession | None = None  # hold_session()'s, while a wait holds it
+        self._last_read: _StatusRead | None = None  # reused by the next poll of the same call
 
     # --- settings and sessions ---
 
@@ -477,32 +480,41 @@ class FuseHook(BaseHook):
     async def aget_call(self, call_id: str | int, *, deadline: float | None = None) -> CallDetails:
         """The call's current details, without blocking the event loop (for triggers).
 
-        Retries and requests end by ``deadline`` (Unix time), if given, as in ``get_call``.
+        Retries and requests end by ``deadline`` (Unix time), if given, as in ``get_call``. Within
+        ``hold_session()``, a wait's polls reuse its session, URL and retry policy, and an answer
+        identical to the last poll's is not parsed again (a call waiting to be dialed, or ringing,
+        answers the same for minutes): a poll costs about what the request costs
+        (benchmarks/trigger_scale.py).
         """
-        settings = await self.asettings()
-        path = status_path(call_id)
-        policy = self._policy(settings, True, deadline=deadline)
-        async with _shared_sessions.session(settings) as session:
-            # A plain loop, not tenacity's AsyncRetrying: thousands of triggers poll through here
-            # (benchmarks/trigger_scale.py); the sync twin is ``_request``, both ruled by ``policy``.
-            tries = 0
-            while True:
-                tries += 1
-                try:
-                    answer = _check(await _aget(session, settings, path, policy), "GET", path, queueing=False)
-                    break
-                except FuseError as error:
-                    pause = policy.wait(error, tries, time.time())
-                    if pause is None:
-                        raise
-                    await asyncio.sleep(pause)
-        return _call_details(answer, str(call_id))
+        settings = self._async_settings or await self.asettings()
+        read = self._last_read
+        if read is None or read.key != (call_id, deadline, self.backoff):
+            import yarl
+
+            path = status_path(call_id)
+            policy = self._policy(settings, True, deadline=deadline)
+            key = (call_id, deadline, self.backoff)
+            read = self._last_read = _StatusRead(key, path, yarl.URL(settings.base_url + path), policy)
+        if self._held is not None:
+            answer = await _aget_retried(self._held, settings, read)
+        else:
+            async with _shared_sessions.session(settings) as session:
+                answer = await _aget_retried(session, settings, read)
+        if read.last is not None and read.last[0] == answer.body:
+            return read.last[1]  # the same bytes parse to the same (immutable) details
+        details = _call_details(answer, str(call_id))
+        read.last = (answer.body, details)
+        return details
 
     @contextlib.asynccontextmanager
     async def hold_session(self) -> AsyncIterator[aiohttp.ClientSession]:
         """Keep the shared aiohttp session open across the polls of one wait (a trigger's ``run``)."""
         async with _shared_sessions.session(await self.asettings()) as session:
-            yield session
+            held, self._held = self._held, session
+            try:
+                yield session
+            finally:
+                self._held = held
 
     # --- plumbing ---
 
@@ -621,22 +633,71 @@ def _aiohttp_failure(err: BaseException) -> tuple[bool, bool]:
     return never_reached, isinstance(err, (asyncio.TimeoutError, aiohttp.ServerTimeoutError))
 
 
+@dataclass
+class _StatusRead:
+    """What the polls of one call share: the checked path, its parsed URL, the retry policy, and the
+    last answer with its details."""
+
+    key: tuple[str | int, float | None, float]  # (call id, deadline, backoff) it was made for
+    path: str
+    url: yarl.URL  # parsed once: aiohttp would parse the text on every request
+    policy: RetryPolicy
+    last: tuple[bytes, CallDetails] | None = None
+
+
+async def _aget_retried(session: aiohttp.ClientSession, settings: FuseSettings, read: _StatusRead) -> _Answer:
+    """GET under the read's policy: retried on what may be retried, waits never past its deadline.
+
+    A plain loop, not tenacity's AsyncRetrying: thousands of triggers poll through here; the sync
+    twin is ``FuseHook._request``, both ruled by the same ``RetryPolicy``.
+    """
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            answer = await _aget(session, settings, read.path, read.policy, read.url)
+            return _check(answer, "GET", read.path, queueing=False)
+        except FuseError as error:
+            pause = read.policy.wait(error, tries, time.time())
+            if pause is None:
+                raise
+            await asyncio.sleep(pause)
+
+
 async def _aget(
-    session: aiohttp.ClientSession, settings: FuseSettings, path: str, policy: RetryPolicy
+    session: aiohttp.ClientSession,
+    settings: FuseSettings,
+    path: str,
+    policy: RetryPolicy,
+    url: yarl.URL | None = None,
 ) -> _Answer:
     """One GET, start to end within its time, redirects not followed, body bounded."""
     import aiohttp
 
     seconds = policy.time_for_request(settings.request_timeout, time.time())
-    timeout = aiohttp.ClientTimeout(total=seconds, sock_connect=min(settings.connect_timeout, seconds))
+    timeout = _client_timeout(seconds, min(settings.connect_timeout, seconds))
     try:
-        async with session.get(settings.base_url + path, timeout=timeout, allow_redirects=False) as response:
-            body = BoundedBody(response.headers.get("Content-Encoding"), f"GET {path}")
+        target = settings.base_url + path if url is None else url
+        async with session.get(target, timeout=timeout, allow_redirects=False) as response:
+            encoding = response.headers.get("Content-Encoding")
+            length = response.content_length
+            if encoding is None and length is not None and length <= MAX_BODY_BYTES:
+                # Plain, and within the cap: the parser reads no byte past Content-Length.
+                return _Answer(response.status, await response.read(), response.headers)
+            body = BoundedBody(encoding, f"GET {path}")
             async for chunk in response.content.iter_chunked(_CHUNK):
                 body.feed(chunk)
-            return _Answer(response.status, body.finish(), dict(response.headers))
+            return _Answer(response.status, body.finish(), response.headers)
     except (aiohttp.ClientError, asyncio.TimeoutError) as err:
         raise _transport_error(err, "GET", path, False, *_aiohttp_failure(err)) from None
+
+
+@lru_cache(maxsize=64)
+def _client_timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
+    """One ClientTimeout per distinct limit (nearly always the connection's), not one per request."""
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect)
 
 
 class _SessionPool:

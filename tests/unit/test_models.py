@@ -358,3 +358,13 @@ def test_call_details_repr_is_masked_like_its_dict() -> None:
 def test_call_request_repr_describes_it_masked() -> None:
     request = CallRequest("+16175551234", post_dial="99#", variables={"pin": "4321"}, is_pci=True, now=NOW)
     assert repr(request) == "CallRequest(to +16***234, PCI (variables withheld))"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("3", 3), (" 3 ", 3), ("-3", -3), ("007", 7), ("٣", None), ("²", None), ("3.0", None), ("", None)],
+)
+def test_counts_written_as_text_are_read_as_ascii_whole_numbers_only(text: str, expected: int | None) -> None:
+    """The common case skips the regex (issue 18) and reads what the regex read, no more."""
+    details = CallDetails.from_api({"call_details": {"status": "queued", "attempts": text, "call_id": "77"}})
+    assert (details.attempts, details.call_id) == (expected, "77")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -24,8 +25,9 @@ from airflow_provider_fuse.exceptions import (
     FuseServerError,
     FuseValidationError,
 )
-from airflow_provider_fuse.hooks.fuse import USER_AGENT, FuseHook, base_url
-from airflow_provider_fuse.models import CallRequest
+from airflow_provider_fuse.hooks import fuse as hook_module
+from airflow_provider_fuse.hooks.fuse import USER_AGENT, FuseHook, RetryPolicy, base_url
+from airflow_provider_fuse.models import CallDetails, CallRequest
 from airflow_provider_fuse.phone import mask_phone
 from tests.conftest import DEVELOPER_KEY, FUSE_URL, LOGIN
 
@@ -351,6 +353,104 @@ async def test_concurrent_waits_share_one_aiohttp_session(hook: FuseHook) -> Non
         assert not first.closed
     assert sessions[0] is sessions[1]
     assert sessions[0].closed
+
+
+async def test_a_held_wait_resolves_its_path_policy_and_session_once(
+    hook: FuseHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: the polls of one wait share what does not change; only the request is per poll."""
+    checked: list[str | int] = []
+    policies: list[RetryPolicy] = []
+    entered: list[object] = []
+    sessions: set[int] = set()
+    status_path, policy, pool = hook_module.status_path, FuseHook._policy, hook_module._shared_sessions
+    aget = hook_module._aget
+
+    def spy_path(call_id: str | int) -> str:
+        checked.append(call_id)
+        return status_path(call_id)
+
+    def spy_policy(self: FuseHook, *args: Any, **kwargs: Any) -> RetryPolicy:
+        policies.append(policy(self, *args, **kwargs))
+        return policies[-1]
+
+    def spy_pool(settings: Any) -> Any:
+        entered.append(settings)
+        return type(pool).session(pool, settings)
+
+    async def spy_aget(session: Any, *rest: Any) -> Any:
+        sessions.add(id(session))
+        return await aget(session, *rest)
+
+    monkeypatch.setattr(hook_module, "status_path", spy_path)
+    monkeypatch.setattr(FuseHook, "_policy", spy_policy)
+    monkeypatch.setattr(pool, "session", spy_pool)
+    monkeypatch.setattr(hook_module, "_aget", spy_aget)
+    deadline = time.time() + 3600
+    with aioresponses() as m:
+        m.get(STATUS_URL, payload=SAMPLE, repeat=True)
+        async with hook.hold_session():
+            for _ in range(3):
+                assert (await hook.aget_call(901, deadline=deadline)).succeeded
+    assert checked == [901]
+    assert [p.deadline for p in policies] == [deadline]
+    assert len(entered) == 1, "each poll went through the session pool again"
+    assert len(sessions) == 1
+
+
+async def test_a_new_deadline_or_call_is_not_served_from_the_last_poll(
+    hook: FuseHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What one poll kept for the next is kept only for the same call, deadline and backoff."""
+    sent: list[tuple[str, float | None, float]] = []
+    aget = hook_module._aget
+
+    async def spy(session: Any, settings: Any, path: str, policy: RetryPolicy, *rest: Any) -> Any:
+        sent.append((path, policy.deadline, policy.backoff))
+        return await aget(session, settings, path, policy, *rest)
+
+    monkeypatch.setattr(hook_module, "_aget", spy)
+    soon, later = time.time() + 600, time.time() + 1200
+    with aioresponses() as m:
+        m.get(re.compile(rf"{re.escape(FUSE_URL)}/outbound/\d+"), payload=SAMPLE, repeat=True)
+        async with hook.hold_session():
+            await hook.aget_call(901, deadline=soon)
+            await hook.aget_call(901, deadline=later)
+            await hook.aget_call(902, deadline=later)
+            hook.backoff = 2.5
+            await hook.aget_call(902, deadline=later)
+        await hook.aget_call(901)  # no longer held: through the pool, as before any wait
+    assert sent == [
+        ("/outbound/901", soon, 0),
+        ("/outbound/901", later, 0),
+        ("/outbound/902", later, 0),
+        ("/outbound/902", later, 2.5),
+        ("/outbound/901", None, 2.5),
+    ]
+    assert [str(url) for _, url in m.requests] == [f"{FUSE_URL}/outbound/{n}" for n in (901, 902)]
+
+
+async def test_an_unchanged_answer_is_not_parsed_again(
+    hook: FuseHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: a call waiting to be dialed answers the same bytes poll after poll; one parse serves them."""
+    parsed: list[Any] = []
+    from_api = CallDetails.from_api.__func__
+
+    def spy(cls: Any, data: Any, call_id: str | None = None) -> CallDetails:
+        parsed.append(data)
+        return from_api(cls, data, call_id)
+
+    monkeypatch.setattr(CallDetails, "from_api", classmethod(spy))
+    waiting = {"call_details": {**SAMPLE["call_details"], "status": "queued", "attempts": "0"}}
+    with aioresponses() as m:
+        for payload in (waiting, waiting, waiting, SAMPLE, SAMPLE):
+            m.get(STATUS_URL, payload=payload)
+        async with hook.hold_session():
+            seen = [await hook.aget_call(901) for _ in range(5)]
+    assert [d.status for d in seen] == ["queued"] * 3 + ["completed"] * 2
+    assert len(parsed) == 2, "an identical answer was parsed again"
+    assert seen[0] == seen[2] and seen[3] == seen[4] and seen[3].to_dict()["phone_number"] == "61***293"
 
 
 def test_no_request_carries_the_key_in_the_url(hook: FuseHook) -> None:

@@ -10,8 +10,12 @@ from airflow_provider_fuse.exceptions import FuseAuthError, FuseConnectionError
 from airflow_provider_fuse.hooks.fuse import FuseHook
 from airflow_provider_fuse.models import CallRequest
 from airflow_provider_fuse.testing import FuseSimulator
+from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
+from tests.conftest import HANG, within
 
 NUMBER = "+16175550142"
+#: Latin-1 would encode the é differently and cannot encode the € or the Cyrillic at all.
+UNICODE_KEY = "clé-€-ключ"
 
 
 def test_queue_then_status_until_terminal(sim: FuseSimulator) -> None:
@@ -62,3 +66,24 @@ def test_a_read_timeout_on_queue_is_not_retried(sim: FuseSimulator, monkeypatch:
         FuseHook().queue_call(11, 22, CallRequest(NUMBER))
     (only,) = sim.requests("queue")
     assert only.processed and len(only.call_ids) == 1  # Fuse did queue it: retrying would ring twice
+
+
+async def test_a_non_ascii_developer_key_queues_in_the_worker_and_polls_in_the_triggerer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13: one Basic-auth encoding (UTF-8, RFC 7617) for requests and aiohttp alike."""
+    monkeypatch.setattr(FuseHook, "backoff", 0)
+    with FuseSimulator(password=UNICODE_KEY) as sim:
+        for name, value in sim.connection_env().items():
+            monkeypatch.setenv(name, value)
+        call_id = FuseHook().queue_call(11, 22, CallRequest(NUMBER))  # requests, as in a worker
+        sim.advance(600)
+        trigger = FuseCallTrigger(call_id, poll_interval=0.01)  # aiohttp, as in the triggerer
+        events = await within(HANG, _events(trigger), "a wait against the simulator")
+        answered = [entry.status for entry in sim.requests("queue") + sim.requests("status")]
+    assert events[0]["status"] == "completed" and events[0]["call_id"] == call_id
+    assert answered == [200, 200]
+
+
+async def _events(trigger: FuseCallTrigger) -> list[dict[str, object]]:
+    return [event.payload async for event in trigger.run()]

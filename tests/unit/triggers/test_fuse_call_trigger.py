@@ -119,3 +119,32 @@ async def test_concurrent_triggers_share_one_session() -> None:
         )
     assert [r[0]["status"] for r in results] == ["completed"] * 3
     assert len(seen) == 1
+
+
+async def test_a_wait_reads_its_connection_once_and_polls_on_one_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 18: what a poll needs besides the request is resolved once per wait, not per poll."""
+    from airflow_provider_fuse.hooks.fuse import FuseHook
+
+    reads: list[str] = []
+    opened: list[Any] = []
+    read_connection, new_session = FuseHook.aget_connection, hook_module._new_session
+
+    async def spy_read(cls: Any, conn_id: str) -> Any:
+        reads.append(conn_id)
+        return await read_connection(conn_id)
+
+    def spy_open(settings: Any) -> Any:
+        opened.append(settings)
+        return new_session(settings)
+
+    monkeypatch.setattr(FuseHook, "aget_connection", classmethod(spy_read))
+    monkeypatch.setattr(hook_module, "_new_session", spy_open)
+    with aioresponses() as m:
+        for status in ("queued", "dialing", "connected", "completed"):
+            m.get(STATUS_URL, payload=body(status))
+        events = await events_of(FuseCallTrigger("5", poll_interval=0))
+        polls = sum(len(calls) for calls in m.requests.values())
+    assert events[0]["status"] == "completed" and polls == 4
+    assert reads == ["fuse_default"] and len(opened) == 1
