@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_fuse.models import CallDetails
 from airflow_provider_fuse.plugins.inbox import _Database
 from airflow_provider_fuse.waiting import outcome_from_event
-from tests.unit.plugins.conftest import NUMBER, body
+from tests.callback_support import NUMBER, body
 
 CALL_TRIGGER = "airflow_provider_fuse.triggers.fuse.FuseCallTrigger"
 

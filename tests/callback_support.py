@@ -1,4 +1,5 @@
-"""The callback route over a fake database: a dict of XCom values per task instance."""
+"""The callback route over a fake database (a dict of XCom values per task instance): shared by
+tests/unit/plugins and tests/attack. Import the fixtures ``database`` and ``client`` where needed."""
 
 from __future__ import annotations
 
