@@ -22,6 +22,7 @@ from typing import Any
 #: Signs tokens of this layout only: another use of the same secret can never produce a valid token.
 _DOMAIN = b"airflow-provider-fuse result_url callback v1\n"
 _FINGERPRINT_DOMAIN = b"airflow-provider-fuse callback fingerprint v1\n"
+_PHONE_DOMAIN = b"airflow-provider-fuse callback phone v1\n"
 #: Longer path segments are refused before any decoding (dag, run and task ids are at most 250 each).
 MAX_TOKEN_CHARS = 2048
 
@@ -81,6 +82,12 @@ def fingerprint(details: Mapping[str, Any], secret: str) -> str:
     """
     content = json.dumps(details, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hmac.new(secret.encode(), _FINGERPRINT_DOMAIN + content, hashlib.sha256).hexdigest()[:32]
+
+
+def phone_digest(e164: str, secret: str) -> str:
+    """A keyed digest of a number in E.164: how a campaign whose bulk answer carried no call ids
+    matches callbacks to its rows (the record keeps only masked numbers, and masks collide)."""
+    return hmac.new(secret.encode(), _PHONE_DOMAIN + e164.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _mac(payload: str, secret: str) -> str:

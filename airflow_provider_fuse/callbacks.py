@@ -43,11 +43,17 @@ class CallbackHead(TypedDict):
 
 
 class CallbackEntry(TypedDict):
-    """One callback as recorded: masked details only (``CallDetails.to_dict()``), never the raw body."""
+    """One callback as recorded: masked details only (``CallDetails.to_dict()``), never the raw body.
+
+    ``phone_digest`` is :func:`~airflow_provider_fuse.callback_token.phone_digest` of the number read
+    in the connection's ``default_region`` (None when it is no valid number): compare it with the
+    digests of a campaign's rows to match callbacks that name no call id.
+    """
 
     seq: int
     received_at: str
     details: CallDetailsDict
+    phone_digest: str | None
 
 
 def deployment_asset_name(application_id: int | str, deployment_id: int | str) -> str:

@@ -11,12 +11,18 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_fuse import CONN_TYPE
-from airflow_provider_fuse.callback_token import CallbackPurpose, fingerprint, read_purpose, verify_token
+from airflow_provider_fuse.callback_token import (
+    CallbackPurpose,
+    fingerprint,
+    phone_digest,
+    read_purpose,
+    verify_token,
+)
 from airflow_provider_fuse.callbacks import (
     CHUNK_SIZE,
     HEAD_KEY,
@@ -25,8 +31,10 @@ from airflow_provider_fuse.callbacks import (
     deployment_asset_name,
     seen_key,
 )
-from airflow_provider_fuse.connection import CALLBACK_SECRET
+from airflow_provider_fuse.connection import FuseSettings
+from airflow_provider_fuse.exceptions import FuseValidationError
 from airflow_provider_fuse.models import CallDetails
+from airflow_provider_fuse.phone import to_e164
 from airflow_provider_fuse.waiting import call_event
 
 if TYPE_CHECKING:
@@ -39,26 +47,38 @@ RECORDED, DUPLICATE = "recorded", "duplicate"
 _WRITING = threading.Lock()
 
 
-def callback_secret(conn_id: str) -> str | None:
-    """The ``callback_secret`` of Fuse connection ``conn_id``; None when absent or unusable."""
+@dataclass(frozen=True)
+class Verified:
+    """A token made with its connection's secret, and what recording its callback needs."""
+
+    purpose: CallbackPurpose
+    secret: str
+    default_region: str
+
+
+def verified(token: str) -> Verified | None:
+    """The token's purpose and its connection's settings, when the token was made with that secret;
+    None for anything else (malformed, forged, altered, unknown or non-Fuse connection, no secret)."""
+    claimed = read_purpose(token)
+    settings = _connection_settings(claimed.conn_id) if claimed else None
+    purpose = verify_token(token, settings.callback_secret) if settings else None
+    if purpose is None or settings is None:
+        return None
+    return Verified(purpose, settings.callback_secret, settings.default_region)
+
+
+def _connection_settings(conn_id: str) -> FuseSettings | None:
     from airflow.models.connection import Connection
 
     try:
         conn = Connection.get_connection_from_secrets(conn_id)
         if conn.conn_type != CONN_TYPE:
             return None
-        return CALLBACK_SECRET.read(conn.extra_dejson, conn_id) or None
+        settings = FuseSettings.from_connection(conn)
     except Exception as error:  # AirflowNotFoundException, a bad extra: the same 404 as a forged token
         log.info("Fuse callback for connection %r refused: %s", conn_id, type(error).__name__)
         return None
-
-
-def verified(token: str) -> tuple[CallbackPurpose, str] | None:
-    """The token's purpose and its connection's secret, when the token was made with that secret."""
-    claimed = read_purpose(token)
-    secret = callback_secret(claimed.conn_id) if claimed else None
-    purpose = verify_token(token, secret) if secret else None
-    return (purpose, secret) if purpose and secret else None
+    return settings if settings.callback_secret else None
 
 
 class Records(Protocol):
@@ -71,11 +91,12 @@ class Records(Protocol):
     def emit_asset_event(self, purpose: CallbackPurpose, ti: Any, details: CallDetails) -> bool: ...
 
 
-def record(purpose: CallbackPurpose, secret: str, body: Mapping[str, Any]) -> str | None:
-    """Record one parsed callback for ``purpose``'s task instance: RECORDED, DUPLICATE, or None when
+def record(found: Verified, body: Mapping[str, Any]) -> str | None:
+    """Record one parsed callback for the token's task instance: RECORDED, DUPLICATE, or None when
     that task instance does not exist (the run was deleted)."""
+    purpose = found.purpose
     details = CallDetails.from_api(body)
-    digest = fingerprint(body, secret)
+    digest = fingerprint(body, found.secret)
     with _WRITING, database() as records:
         ti = records.task_instance(purpose)
         if ti is None:
@@ -83,7 +104,7 @@ def record(purpose: CallbackPurpose, secret: str, body: Mapping[str, Any]) -> st
         if records.get(purpose, seen_key(digest)) is not None:
             log.info("Fuse callback for %s delivered again: nothing changed.", _where(purpose))
             return DUPLICATE
-        seq = _append(records, purpose, details, digest)
+        seq = _append(records, purpose, details, digest, _phone_digest(details, found))
         resumed = records.resume(ti, details)
         emitted = records.emit_asset_event(purpose, ti, details)
         log.info(
@@ -101,7 +122,17 @@ def record(purpose: CallbackPurpose, secret: str, body: Mapping[str, Any]) -> st
         return RECORDED
 
 
-def _append(records: Records, purpose: CallbackPurpose, details: CallDetails, digest: str) -> int:
+def _phone_digest(details: CallDetails, found: Verified) -> str | None:
+    """The keyed digest of the callback's number as E.164 (Fuse may write it national, quoted)."""
+    try:
+        return phone_digest(to_e164(details.phone_number or "", region=found.default_region), found.secret)
+    except FuseValidationError:
+        return None
+
+
+def _append(
+    records: Records, purpose: CallbackPurpose, details: CallDetails, digest: str, phone: str | None
+) -> int:
     """Add the masked details as the next entry (layout: :mod:`~airflow_provider_fuse.callbacks`)."""
     head = records.get(purpose, HEAD_KEY)
     seq = int(head.get("count", 0)) if isinstance(head, Mapping) else 0
@@ -109,6 +140,7 @@ def _append(records: Records, purpose: CallbackPurpose, details: CallDetails, di
         "seq": seq,
         "received_at": datetime.now(timezone.utc).isoformat(),
         "details": details.to_dict(),
+        "phone_digest": phone,
     }
     key = chunk_key(seq // CHUNK_SIZE)
     chunk = records.get(purpose, key) if seq % CHUNK_SIZE else None

@@ -23,7 +23,6 @@ async def receive_callback(token: str, request: Request) -> dict[str, str]:
     found = await run_in_threadpool(inbox.verified, token)
     if found is None:
         raise HTTPException(status_code=404, detail="Not Found")
-    purpose, secret = found
     body = await _read_capped(request, protocol.MAX_CALLBACK_BYTES)
     content_type = request.headers.get("content-type")
     if protocol.callback_body_kind(content_type, body) is None:
@@ -31,7 +30,7 @@ async def receive_callback(token: str, request: Request) -> dict[str, str]:
     details = protocol.parse_result_callback(body, content_type)
     if details is None:
         raise HTTPException(status_code=400, detail="The body holds no call_details with a status.")
-    outcome = await run_in_threadpool(inbox.record, purpose, secret, details)
+    outcome = await run_in_threadpool(inbox.record, found, details)
     if outcome is None:
         raise HTTPException(status_code=404, detail="Not Found")
     return {"status": outcome}

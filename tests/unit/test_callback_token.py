@@ -13,6 +13,7 @@ from airflow_provider_fuse.callback_token import (
     CallbackPurpose,
     fingerprint,
     make_token,
+    phone_digest,
     read_purpose,
     verify_token,
 )
@@ -76,3 +77,10 @@ def test_the_fingerprint_is_stable_keyed_and_confirms_no_number() -> None:
     assert fingerprint(details, SECRET) == fingerprint(dict(reversed(details.items())), SECRET)
     assert fingerprint(details, SECRET) != fingerprint({**details, "attempts": "2"}, SECRET)
     assert fingerprint(details, SECRET) != fingerprint(details, "z" * 40)
+
+
+def test_the_phone_digest_is_keyed_and_tells_numbers_apart() -> None:
+    assert phone_digest("+16175550123", SECRET) == phone_digest("+16175550123", SECRET)
+    assert phone_digest("+16175550123", SECRET) != phone_digest("+16175550124", SECRET)
+    assert phone_digest("+16175550123", SECRET) != phone_digest("+16175550123", "z" * 40)
+    assert "6175550123" not in phone_digest("+16175550123", SECRET)

@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from airflow_provider_fuse.callback_token import phone_digest
 from airflow_provider_fuse.callbacks import HEAD_KEY, chunk_key
-from tests.callback_support import NUMBER, PURPOSE, FakeDatabase, body, client, database, url
+from tests.callback_support import NUMBER, PURPOSE, SECRET, FakeDatabase, body, client, database, url
 
 __all__ = ["client", "database"]  # fixtures
 
@@ -30,6 +31,8 @@ def test_a_json_callback_is_recorded_masked_resumes_and_emits_one_asset_event(
     assert entry["seq"] == 0
     assert entry["details"]["status"] == "completed"
     assert entry["details"]["phone_number"] == "16***123"
+    # the national number Fuse writes, read in the connection's default region (US), keyed
+    assert entry["phone_digest"] == phone_digest("+16175550123", SECRET)
     assert NUMBER not in json.dumps(list(database.xcom.values()))
     assert [d.status for d in database.resumed] == ["completed"]
     assert [e["call"]["status"] for e in database.asset_events] == ["completed"]
