@@ -175,8 +175,13 @@ async def callback_outcome(ti: Any, call_id: str | None = None) -> CallDetailsDi
 
 
 async def _aget(ti: Any, key: str) -> Any:
+    """One XCom value through the Task SDK; None on an Airflow whose SDK has no async read (the
+    wait then asks Fuse, as without callbacks)."""
     from airflow.sdk.execution_time.xcom import XCom
 
-    return await XCom.aget_one(
+    aget_one = getattr(XCom, "aget_one", None)
+    if aget_one is None:
+        return None
+    return await aget_one(
         key=key, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index
     )
