@@ -40,10 +40,13 @@ DEVELOPER_KEY = "sk-stack-SECRET-7f3a91"
 SIMHOST = Path(__file__).with_name("simhost.py")
 #: REST requests answered 5xx are tried this many times in all.
 REST_TRIES = 6
-#: Read timeout of one REST request: the api-server may first wait up to SQLITE_LOCK_WAIT for a lock,
-#: and a busy 2-core machine has answered after more than 15 s.
-SQLITE_LOCK_WAIT = 30
-REST_TIMEOUT = 3 * SQLITE_LOCK_WAIT
+#: How long a statement waits for SQLite's write lock. With both cores busy and sixteen tasks starting at
+#: once, writers have waited more than 30 s (SQLite's busy handler is not first come, first served).
+SQLITE_LOCK_WAIT = 60
+#: Read timeout of one REST request, and of a task's request to the execution API: longer than the lock
+#: wait, so that the api-server always answers first. A task whose start request timed out on its side
+#: while the api-server went on to start it was refused on retry, and Airflow left it queued for good.
+REST_TIMEOUT = 2 * SQLITE_LOCK_WAIT
 
 
 def free_ports(count: int) -> list[int]:
@@ -314,6 +317,7 @@ class AirflowStack:
                 # connections cost nothing to open.
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED": "False",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "airflow_local_settings.connect_args",
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": str(REST_TIMEOUT),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "airflow_local_settings.connect_args_async",
                 # Fast enough for tests on a 2-core machine, still Airflow's own code paths.
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",

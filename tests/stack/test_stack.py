@@ -52,6 +52,9 @@ SLACK = 5.0
 #: Airflow's own share after a wait gives up: resuming a deferred task in a worker, then recording the
 #: failure (about 1 s and 5 s measured on a loaded 2-core machine).
 AIRFLOW_ALLOWANCE = 15.0
+#: How long the batch's sixteen scenarios may take to reach their arming points: starting sixteen task
+#: processes at once took 50 s on a quiet 2-core machine and more than 120 s with both cores kept busy.
+ARMING_TIMEOUT = 400
 NAMES = [name for name in (*SCENARIOS, *CAMPAIGNS, *NOTIFIERS) if name != "cli"]  # each on its own simulator
 BATCH = [name for name in NAMES if name != "crash_triggerer"]
 
@@ -282,7 +285,7 @@ def runs(stack: AirflowStack, simhost: SimHostProcess) -> dict[str, Run]:
         "crash_worker": answers_after(sims["crash_worker"], 45),
     }
     batch = {name: Run(name, stack.trigger(dag_id(name), conf.get(name)), sims[name]) for name in BATCH}
-    arm(arming_steps(stack, batch), timeout=120)
+    arm(arming_steps(stack, batch), timeout=ARMING_TIMEOUT)
     return batch
 
 
