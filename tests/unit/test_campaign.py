@@ -12,6 +12,7 @@ from airflow_provider_fuse import protocol
 from airflow_provider_fuse.campaign import (
     MAX_ROWS_IN_MESSAGE,
     CampaignCall,
+    CampaignPlan,
     CampaignResult,
     RowError,
     chunk_size_setting,
@@ -240,28 +241,25 @@ def test_bulk_csv_of_a_chunk_has_the_assumed_layout() -> None:
 
 def test_calls_are_put_back_in_row_order_after_the_zone_groups() -> None:
     rows = [{"phone_number": n} for n in (BOSTON, FRISCO, "+16175550111")]
-    result = plan(rows, calling_hours="08:00-21:00")
-    assert result.calls_in_row_order([["b1", "b3"], ["f2"]]) == [(1, "b1"), (2, "f2"), (3, "b3")]
-    queued = result.queued(result.calls_in_row_order([["11", "12"], ["13"]]))
-    assert queued == {
+    result = plan(rows, calling_hours="08:00-21:00")  # chunks: Boston rows 1 and 3, then row 2
+    chunks = result.queued_chunks([["b1", "b3"], ["f2"]])
+    assert [c.call_id for c in result.result_queued(chunks).calls] == ["b1", "f2", "b3"]
+    assert [CampaignPlan.chunk_calls(chunk)["rows"] for chunk in result.chunks] == [["1", "3"], ["2"]]
+    assert result.queued() == {
         "rows": 3,
-        "call_ids": ["11", "13", "12"],
-        "call_rows": [[1, 3]],
+        "chunks": 2,
+        "untracked_chunks": [],
         "skipped": [],
         "skipped_count": 0,
-        "untracked": [],
     }
 
 
 def test_rows_of_a_chunk_queued_without_ids_are_untracked_in_row_order() -> None:
     rows = [{"phone_number": n} for n in (BOSTON, FRISCO, "+16175550111")]
     result = plan(rows, calling_hours="08:00-21:00")  # chunks: Boston rows 1 and 3, then row 2
-    chunk_ids = [None, ["13"]]
-    assert result.calls_in_row_order(chunk_ids) == [(2, "13")]
-    assert result.untracked_rows(chunk_ids) == [1, 3]
-    queued = result.queued(result.calls_in_row_order(chunk_ids), result.untracked_rows(chunk_ids))
-    assert queued["untracked"] == [[1, "+16***101"], [3, "+16***111"]]
-    done = CampaignResult.tracked([["13", "failed", 1, "16***002"]], queued)
+    chunks = result.queued_chunks([None, ["13"]])
+    queued = result.queued([0])
+    done = CampaignResult.tracked([["13", "failed", 1, "16***002"]], queued, chunks=chunks)
     assert [(c.row, c.call_id, c.status) for c in done.calls] == [
         (1, None, "untracked"),
         (2, "13", "failed"),
