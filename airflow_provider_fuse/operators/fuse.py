@@ -572,8 +572,19 @@ class QueueCallsOperator(BaseOperator):
         return value
 
     def _report(self, result: CampaignResult) -> CampaignXCom:
-        """The result as XCom holds it."""
-        return result.to_xcom()
+        """The result as XCom holds it: under 1 MB, so it may list only the calls not reached."""
+        value = result.to_xcom()
+        if value["truncated"]:
+            self.log.warning(
+                "The result lists %s of the %s calls (those not reached, first by row; XCom stays under "
+                "1 MB); totals and completed_ratio count every call. %s",
+                f"{len(value['calls']):,}",
+                f"{value['calls_count']:,}",
+                f"Every call's outcome is in {value['result_path']}."
+                if value["result_path"]
+                else "Set result_path to write every call's outcome to a CSV file.",
+            )
+        return value
 
     # --- reading and logging ---
 

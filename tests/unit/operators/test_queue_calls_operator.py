@@ -328,6 +328,23 @@ def test_by_default_people_not_answering_do_not_fail_the_task(
     assert "No call of the campaign completed" in logged(capsys, caplog)
 
 
+def test_past_the_cap_the_result_lists_the_calls_not_reached_and_says_so(
+    sim: FuseSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr("airflow_provider_fuse.campaign.MAX_CALLS_IN_RESULT", 2)
+    sim.script("+16175550101", "reject")
+    sim.script("+16175550103", "reject")
+    sim.script("+16175550104", "reject")
+    result = operator(numbers(5)).execute(context(FakeStore()))
+    assert result["truncated"] is True and result["calls_count"] == 5
+    assert [(c[1], c[3]) for c in result["calls"]] == [(2, "rejected"), (4, "rejected")]
+    assert result["totals"] == {"completed": 2, "rejected": 3} and result["completed_ratio"] == 0.4
+    assert "The result lists 2 of the 5 calls" in logged(capsys, caplog)
+
+
 def test_the_deadline_fails_the_task_and_cancels_nothing(sim: FuseSimulator) -> None:
     ctx = context(FakeStore())
     with pytest.raises(FuseWaitTimeout, match="2 of 2 Fuse calls had not ended") as info:
