@@ -332,6 +332,10 @@ class QueueCallsOperator(BaseOperator):
     :param reupload_unanswered: let a retried task upload again a chunk whose earlier upload went
         unanswered (it may call those people twice). Off by default. Calls that failed are never
         queued again by a retry; start a follow-up campaign from ``not_reached`` instead.
+    :param result_path: where to write every call's outcome as CSV (``row,call_id,phone,status,attempts``,
+        masked numbers) when the task ends: an absolute local path, a URL (``s3://aws_default@bucket/
+        results.csv``...) or an ``ObjectStoragePath``; see :mod:`airflow_provider_fuse.result_file`.
+        The task's XCom lists at most 5,000 calls; this file lists them all.
     :param fuse_conn_id: Airflow connection of type ``fuse`` (templated).
     """
 
@@ -344,6 +348,7 @@ class QueueCallsOperator(BaseOperator):
         "skip_invalid",
         "allow_duplicates",
         "min_completed_ratio",
+        "result_path",
         "fuse_conn_id",
     )
     template_fields_renderers = {"calls": "json"}
@@ -373,6 +378,7 @@ class QueueCallsOperator(BaseOperator):
         min_completed_ratio: float | str = 0.0,
         max_requests_per_second: float = 10.0,
         reupload_unanswered: bool = False,
+        result_path: Any = None,
         fuse_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ):
@@ -380,6 +386,7 @@ class QueueCallsOperator(BaseOperator):
         self.application_id = application_id
         self.deployment_id = deployment_id
         self.calls = calls
+        self.result_path = result_path
         self.start_timestamp = start_timestamp
         self.end_timestamp = end_timestamp
         self.max_attempts = max_attempts
@@ -433,9 +440,11 @@ class QueueCallsOperator(BaseOperator):
 
     def execute(self, context: Context) -> CampaignXCom:
         from airflow_provider_fuse.campaign import CampaignResult, ratio_setting
+        from airflow_provider_fuse.result_file import check_result_path
         from airflow_provider_fuse.resume import chunk_call_ids
 
         ratio_setting(self.min_completed_ratio)  # a bad policy fails now, not after the calls
+        check_result_path(self.result_path)  # and so does a result_path that cannot name a file
         hook = self.hook
         check_task_settings(self, hook)
         plan = self.plan(hook)
@@ -456,7 +465,7 @@ class QueueCallsOperator(BaseOperator):
             )
         call_ids = [call_id for queued in chunks for call_id in queued.call_ids or ()]
         if not self.wait_for_completion or not call_ids:
-            return self._report(plan.result_queued(chunks))
+            return self._report(context, plan.result_queued(chunks))
         queued = plan.queued(untracked)
         context["ti"].xcom_push(key=QUEUED_XCOM_KEY, value=queued)
         self._give_up_unknown = give_up_unknown_at([chunk.requests[0] for chunk in plan.chunks])
@@ -562,7 +571,7 @@ class QueueCallsOperator(BaseOperator):
         self.log.info(
             "Fuse campaign: %s (%s status requests).", result.describe(), f"{event.get('requests', 0):,}"
         )
-        value = self._report(result)
+        value = self._report(context, result)
         if error is not None:
             context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=value)
             self.log.error("The campaign's result is in XCom %r.", RESULT_XCOM_KEY)
@@ -571,8 +580,21 @@ class QueueCallsOperator(BaseOperator):
             self.log.warning("No call of the campaign completed.")
         return value
 
-    def _report(self, result: CampaignResult) -> CampaignXCom:
-        """The result as XCom holds it: under 1 MB, so it may list only the calls not reached."""
+    def _report(self, context: Context, result: CampaignResult) -> CampaignXCom:
+        """Every call's outcome to ``result_path``, if set; then the result as XCom holds it: under
+        1 MB, so it may list only the calls not reached."""
+        if self.result_path is not None:
+            from dataclasses import replace
+
+            from airflow_provider_fuse.exceptions import FuseError
+            from airflow_provider_fuse.result_file import write_result
+
+            try:
+                result = replace(result, result_path=write_result(self.result_path, result.calls))
+            except FuseError:
+                context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=result.to_xcom())
+                raise
+            self.log.info("Every call's outcome (%s) is in %s.", f"{result.call_count:,}", result.result_path)
         value = result.to_xcom()
         if value["truncated"]:
             self.log.warning(

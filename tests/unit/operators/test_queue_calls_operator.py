@@ -92,6 +92,7 @@ def test_every_campaign_field_is_templated_and_renders_and_calls_render_as_json(
         "skip_invalid": True,
         "allow_duplicates": True,
         "min_completed_ratio": 0.8,
+        "result_path": "s3://aws_default@results/2026-12-01.csv",
         "fuse_conn_id": "fuse_eu",
     }
     assert rendered(operator([]), values) == {name: str(value) for name, value in values.items()}
