@@ -31,6 +31,7 @@ PROVIDER_MODULES = [
         "operators.fuse",
         "phone",
         "protocol",
+        "result_file",
         "resume",
         "sensors.fuse",
         "triggers.fuse",
