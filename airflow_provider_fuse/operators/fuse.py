@@ -576,7 +576,7 @@ class QueueCallsOperator(BaseOperator):
             context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=value)
             self.log.error("The campaign's result is in XCom %r.", RESULT_XCOM_KEY)
             raise error
-        if not result.reached and not result.truncated:
+        if not result.reached:
             self.log.warning("No call of the campaign completed.")
         return value
 
