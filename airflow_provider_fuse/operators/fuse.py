@@ -334,7 +334,7 @@ class QueueCallsOperator(BaseOperator):
         queued again by a retry; start a follow-up campaign from ``not_reached`` instead.
     :param result_path: where to write every call's outcome as CSV (``row,call_id,phone,status,attempts``,
         masked numbers) when the task ends: an absolute local path, a URL (``s3://aws_default@bucket/
-        results.csv``...) or an ``ObjectStoragePath``; see :mod:`airflow_provider_fuse.result_file`.
+        results.csv``...) or an ``ObjectStoragePath``; see ``airflow_provider_fuse.result_file``.
         The task's XCom lists at most 5,000 calls; this file lists them all.
     :param fuse_conn_id: Airflow connection of type ``fuse`` (templated).
     """
