@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_fuse.calls_file import _is_storage_path, _local_path, _shown_url
+from airflow_provider_fuse.calls_file import is_storage_path, local_path, shown_url
 from airflow_provider_fuse.campaign import CampaignCall
 from airflow_provider_fuse.exceptions import FuseError, FuseValidationError
 
@@ -31,7 +31,7 @@ _ALLOWED = (
 
 def shown(value: Any) -> str:
     """``result_path`` as logs and errors show it: without a password."""
-    return _shown_url(str(value).strip()).strip("'\"")
+    return shown_url(str(value).strip()).strip("'\"")
 
 
 def check_result_path(value: Any) -> None:
@@ -41,9 +41,9 @@ def check_result_path(value: Any) -> None:
     """
     if value is None:
         return
-    if not (isinstance(value, (str, os.PathLike)) or _is_storage_path(value)) or not str(value).strip():
+    if not (isinstance(value, (str, os.PathLike)) or is_storage_path(value)) or not str(value).strip():
         raise FuseValidationError("result_path", f"a {type(value).__name__}", _ALLOWED)
-    local = _local_path(value)
+    local = local_path(value)
     if local is None:
         return
     if not local.is_absolute():
@@ -60,7 +60,7 @@ def check_result_path(value: Any) -> None:
 
 def write_result(value: Any, calls: Iterable[CampaignCall]) -> str:
     """Write every call's outcome to ``value`` (see the module docstring); returns the path as shown."""
-    local = _local_path(value)
+    local = local_path(value)
     try:
         if local is not None:
             _write_local(local, calls)
@@ -87,7 +87,7 @@ def _write_local(path: Path, calls: Iterable[CampaignCall]) -> None:
 def _write_object(value: Any, calls: Iterable[CampaignCall]) -> None:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    target = value if _is_storage_path(value) else ObjectStoragePath(str(value).strip())
+    target = value if is_storage_path(value) else ObjectStoragePath(str(value).strip())
     with target.open("wb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:
         _write_rows(handle, calls)
 
