@@ -14,7 +14,9 @@ UI_STAMP := $(VENV)/.installed-ui
 BENCH_STAMP := $(VENV)/.installed-bench
 DOCS_STAMP := $(VENV)/.installed-docs
 # The cluster suite's own venv: Airflow's celery and postgres extras downgrade two packages that
-# `make test` runs with (python-dateutil, packaging), so they do not go into $(VENV).
+# `make test` runs with (python-dateutil, packaging), so they do not go into $(VENV). Celery 5.7
+# dropped `retry` from celery.backends.database, which apache-airflow-providers-celery 3.26.0 (the
+# newest) imports: every worker and the executor fail to load with it, hence celery<5.7.
 CLUSTER_VENV ?= .venv-cluster
 CLUSTER_STAMP := $(CLUSTER_VENV)/.installed-cluster-$(AIRFLOW_VERSION)
 CHROMIUM ?= /usr/bin/chromium
@@ -61,7 +63,7 @@ test-cluster: $(CLUSTER_STAMP) | cluster-servers
 $(CLUSTER_STAMP): pyproject.toml
 	@test -x $(CLUSTER_VENV)/bin/python || $(PYTHON) -m venv $(CLUSTER_VENV)
 	$(CLUSTER_VENV)/bin/python -m pip install --disable-pip-version-check -e '.[test]' \
-		"apache-airflow[celery,postgres]==$(AIRFLOW_VERSION)" asyncpg $(PINS) > $(CLUSTER_VENV)/pip.log 2>&1 \
+		"apache-airflow[celery,postgres]==$(AIRFLOW_VERSION)" "celery<5.7" asyncpg $(PINS) > $(CLUSTER_VENV)/pip.log 2>&1 \
 		|| { tail -40 $(CLUSTER_VENV)/pip.log; exit 1; }
 	$(CLUSTER_VENV)/bin/python -c "import airflow.providers.celery, psycopg2, asyncpg, redis, airflow_provider_fuse"
 	@touch $@

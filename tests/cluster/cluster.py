@@ -26,11 +26,12 @@ T = TypeVar("T")
 
 SCHEDULERS = ("scheduler-1", "scheduler-2")
 TRIGGERERS = ("triggerer-1", "triggerer-2")
-WORKERS = ("worker-1", "worker-2")
+#: Each worker takes Airflow's default queue and one of its own (the crash scenarios' tasks).
+WORKERS = {"worker-1": "default,crash_call", "worker-2": "default,crash_campaign"}
 #: Task slots of each Celery worker (Celery's default is one per core, Airflow's 16).
 WORKER_CONCURRENCY = 4
 #: A running task whose heartbeat is older than this is failed by a scheduler (Airflow: 300 s).
-TASK_HEARTBEAT_TIMEOUT = 25
+TASK_HEARTBEAT_TIMEOUT = 30
 #: A scheduler silent this long is dead for the others, which adopt its tasks (Airflow: 30 s) ...
 SCHEDULER_HEALTH_THRESHOLD = 15
 #: ... which they check every this many seconds (Airflow: 300 s).
@@ -101,6 +102,8 @@ class AirflowCluster(AirflowStack):
                 "worker",
                 "--celery-hostname",
                 f"{name}@fuse-cluster",
+                "--queues",
+                WORKERS[name],
                 "--concurrency",
                 str(WORKER_CONCURRENCY),
                 "--skip-serve-logs",

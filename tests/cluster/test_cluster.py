@@ -36,19 +36,19 @@ from tests.cluster.cluster import (
     TRIGGERERS,
     AirflowCluster,
 )
-from tests.cluster.dags.fuse_cluster_dags import STEADY_NUMBERS, WAIT_NUMBERS
+from tests.cluster.dags.fuse_cluster_dags import CALL_NUMBER, STEADY_NUMBERS, WAIT_NUMBERS
 from tests.cluster.servers import Postgres, Redis, listening
 from tests.stack.stack import DEVELOPER_KEY, SimControl, SimHostProcess
 
 pytestmark = pytest.mark.timeout(1200)  # the first test of a phase waits for the whole phase
 
 HERE = Path(__file__).parent
-DAGS = [HERE.parent / "stack" / "dags" / "fuse_system_dags.py", HERE / "dags" / "fuse_cluster_dags.py"]
+DAGS = [HERE / "dags" / "fuse_cluster_dags.py"]
 SPEED = 600.0
 #: One simulator per scenario (its own ledger), each behind connection ``fuse_<name>``.
-SIMS = ("crash_worker", "campaign_crash_reupload", "steady_a", "steady_b1", "steady_b2", "waits", "campaign")
+SIMS = ("crash_call", "crash_campaign", "steady_a", "steady_b1", "steady_b2", "waits", "campaign")
 EXTRAS = {"request_timeout": 5, "retry_limit": 3}
-CRASH_WORKER, CRASH_CAMPAIGN = "fuse_sys_crash_worker", "fuse_sys_campaign_crash_reupload"
+CRASH_WORKER, CRASH_CAMPAIGN = "fuse_cluster_call", "fuse_cluster_campaign_crash"
 STEADY, WAITS, CAMPAIGN = "fuse_cluster_steady", "fuse_cluster_waits", "fuse_cluster_campaign"
 CAMPAIGN_CALLS = 10_000
 #: What a phase may take on a busy 2-core machine: ten times what a quiet one needs, or more.
@@ -200,47 +200,44 @@ def steady_in_flight(cluster: AirflowCluster, run: Run) -> bool:
 
 @pytest.fixture(scope="module")
 def crashes(cluster: AirflowCluster, simhost: SimHostProcess) -> dict[str, Run]:
-    sims = {name: simhost.sim(name) for name in ("crash_worker", "campaign_crash_reupload", "steady_a")}
+    """The steady run first, in flight (so that no kill lands inside one of its queue requests); then
+    the call (only worker-1 takes it) and the campaign (only worker-2), each worker killed as its task
+    gets to the point, worker-1 with the scheduler that queued the call."""
+    sims = {name: simhost.sim(name) for name in ("crash_call", "crash_campaign", "steady_a")}
     for sim in sims.values():
         sim.hold()
-    uploads = sims["campaign_crash_reupload"]  # the first upload goes through, the second is refused 429
+    uploads = sims["crash_campaign"]  # the first upload goes through, the second is refused 429
     uploads.inject("bulk_queue", "slow", count=1, delay=0.01)
     uploads.inject("bulk_queue", "429", count=1, retry_after=60)  # the longest wait the hook honours
     runs = {"steady": Run(STEADY, cluster.trigger(STEADY, {"conn": "fuse_steady_a"}), sims["steady_a"])}
-    runs["worker"] = worker = Run(CRASH_WORKER, cluster.trigger(CRASH_WORKER), sims["crash_worker"])
+    cluster.wait(
+        "every call of the run queued and waited for",
+        lambda: steady_in_flight(cluster, runs["steady"]),
+        SET_UP,
+    )
+    runs["worker"] = worker = Run(CRASH_WORKER, cluster.trigger(CRASH_WORKER), sims["crash_call"])
     runs["campaign"] = campaign = Run(CRASH_CAMPAIGN, cluster.trigger(CRASH_CAMPAIGN), uploads)
 
-    def armed() -> bool:
-        """Each call queued and waited for (a kill never lands inside a queue request), the campaign
-        waiting out its 429 after one upload."""
-        uploaded = uploads.ledger("bulk_queue")
-        return (
-            "fuse_call_id" in cluster.state_store(worker.dag_id, worker.run_id, "call")
-            and [e["fault"] for e in uploaded] == [None, "429"]
-            and all(
-                cluster.task_instance(r.dag_id, r.run_id, "call")["state"] == "running"
-                for r in (worker, campaign)
-            )
-            and steady_in_flight(cluster, runs["steady"])
-        )
+    def call_armed() -> bool:
+        return "fuse_call_id" in cluster.state_store(worker.dag_id, worker.run_id, "call")
 
-    cluster.wait("a call queued and a campaign between two uploads", armed, SET_UP)
-    tis = {
-        key: cluster.task_instance(run.dag_id, run.run_id, "call")
-        for key, run in runs.items()
-        if key != "steady"
-    }
-    stored = cluster.state_store(worker.dag_id, worker.run_id, "call")
-    killed_at = time.time()
-    workers = sorted({ti["hostname"] for ti in tis.values()})
-    for name in workers:  # the whole tree: Celery, its pool, the task supervisor, the task
-        cluster.restart_component(name)
-    scheduler = tis["worker"]["triggerer_job"]  # the REST API's name for the job that queued the try
+    def campaign_armed() -> bool:
+        return [e["fault"] for e in uploads.ledger("bulk_queue")] == [None, "429"]
+
+    def kill(run: Run) -> None:
+        ti = cluster.task_instance(run.dag_id, run.run_id, "call")
+        assert ti["state"] == "running", f"{run.dag_id} is {ti['state']} at its kill"
+        run.notes.update(killed_at=time.time(), first_try=ti, worker=ti["hostname"])
+        cluster.restart_component(ti["hostname"])  # the whole tree: Celery, its pool, supervisor, task
+
+    cluster.wait("the call queued", call_armed, SET_UP)
+    worker.notes["stored"] = cluster.state_store(worker.dag_id, worker.run_id, "call")
+    scheduler = cluster.task_instance(worker.dag_id, worker.run_id, "call")["triggerer_job"]  # queued_by_job
+    kill(worker)
     cluster.kill_component(scheduler["hostname"])
-    for run in (worker, campaign):
-        run.notes.update(killed_at=killed_at, workers=workers, first_try=tis)
-    worker.notes["stored"] = stored
-    runs["steady"].notes.update(scheduler=scheduler, killed_at=killed_at)
+    runs["steady"].notes.update(scheduler=scheduler, killed_at=worker.notes["killed_at"])
+    cluster.wait("the campaign between two uploads", campaign_armed, SET_UP)
+    kill(campaign)
 
     def scheduler_declared_dead() -> bool:
         return any(
@@ -248,24 +245,24 @@ def crashes(cluster: AirflowCluster, simhost: SimHostProcess) -> dict[str, Run]:
         )
 
     cluster.wait("the other scheduler to declare the killed one dead", scheduler_declared_dead, SET_UP)
-    runs["steady"].notes["declared_dead_after"] = time.time() - killed_at
+    runs["steady"].notes["declared_dead_after"] = time.time() - worker.notes["killed_at"]
     cluster.start_component(scheduler["hostname"])
 
     def resumed() -> bool:
         return (
-            bool(worker.sim.ledger("status", since=killed_at))
+            bool(worker.sim.ledger("status", since=worker.notes["killed_at"]))
             and sum(e["processed"] for e in uploads.ledger("bulk_queue")) == 3
             and steady_in_flight(cluster, runs["steady"])
         )
 
     cluster.wait("the retries to resume the call and the campaign", resumed, SET_UP + TASK_HEARTBEAT_TIMEOUT)
-    resumed_after = time.time() - killed_at
+    resumed_after = time.time() - worker.notes["killed_at"]
     for sim in sims.values():
         sim.release()
     finish(cluster, *runs.values())
     print(
         f"phase 1: scheduler declared dead {runs['steady'].notes['declared_dead_after']:.0f} s and the retries "
-        f"resumed {resumed_after:.0f} s after the SIGKILLs; done {time.time() - killed_at:.0f} s after"
+        f"resumed {resumed_after:.0f} s after the first SIGKILL; done {time.time() - worker.notes['killed_at']:.0f} s after"
     )
     return runs
 
@@ -279,12 +276,12 @@ def test_a_celery_worker_killed_after_queueing_resumes_the_call(
     ti = cluster.task_instance(run.dag_id, run.run_id, "call")
     assert ti["state"] == "success" and ti["try_number"] >= 2
     first, *_ = cluster.tries(run.dag_id, run.run_id, "call")
-    assert first["hostname"] in run.notes["workers"], "the first try ran on the worker killed"
+    assert first["hostname"] == run.notes["worker"], "the first try ran on the worker killed"
     (queued,) = run.sim.ledger("queue")
     call_id = queued["call_ids"][0]
     assert run.notes["stored"]["fuse_call_id"]["call_id"] == call_id, "killed after the call id was stored"
     assert f"Resuming Fuse call {call_id}" in cluster.log(run.dag_id, run.run_id, "call", ti["try_number"])
-    check_single_calls(cluster, run, {("call", -1): "+16175550150"})
+    check_single_calls(cluster, run, {("call", -1): CALL_NUMBER})
     figures.cluster_scenario("Celery worker SIGKILLed after queueing")
 
 
@@ -307,7 +304,7 @@ def test_the_scheduler_that_queued_the_tasks_killed_mid_run(
     cluster: AirflowCluster, crashes: dict[str, Run]
 ) -> None:
     """Scenario 3: the other scheduler declares it dead, adopts or resets what it had queued, and every
-    call of the run in flight (four waited for in workers, four deferred) is queued once and ends as
+    call of the run in flight (three waited for in workers, three deferred) is queued once and ends as
     the simulator ended it."""
     run = crashes["steady"]
     (job,) = [j for j in cluster.jobs("SchedulerJob") if j["id"] == run.notes["scheduler"]["id"]]
@@ -358,7 +355,7 @@ def outages(
 def test_a_restart_of_the_database_or_the_broker_mid_run(
     cluster: AirflowCluster, outages: dict[str, Run], servers: tuple[Postgres, Redis], server: str
 ) -> None:
-    """Scenario 4: PostgreSQL restarted with eight calls in flight (four waited for in workers, four
+    """Scenario 4: PostgreSQL restarted with six calls in flight (three waited for in workers, three
     deferred); Redis restarted while a run is being queued (its append-only file keeps the queue)."""
     run = outages[server]
     assert {"postgres": servers[0], "redis": servers[1]}[server].restarts == 1

@@ -1,10 +1,14 @@
-"""DAGs of the cluster suite (tests/cluster); the suite also loads tests/stack's DAGs for its crashes.
+"""DAGs of the cluster suite (tests/cluster).
 
+- ``fuse_cluster_call``: one call waited for in the worker, on Celery queue ``crash_call`` (only
+  ``worker-1`` takes it, so that the suite knows which worker to kill).
+- ``fuse_cluster_campaign_crash``: six calls in three bulk uploads of two, on queue ``crash_campaign``
+  (only ``worker-2``), with ``reupload_unanswered=True``.
 - ``fuse_cluster_waits``: 200 mapped single calls, each deferred to the triggerer (connection
   ``fuse_waits``): the waits a triggerer holds when it is killed.
 - ``fuse_cluster_campaign``: one campaign task whose rows are the CSV file named by the run's conf
   (``calls_file``, 10,000 rows in the suite), tracked by one trigger (connection ``fuse_campaign``).
-- ``fuse_cluster_steady``: four calls waited for in the worker and four deferred, on the connection
+- ``fuse_cluster_steady``: three calls waited for in the worker and three deferred, on the connection
   the run's conf names (``conn``): the work in flight while a scheduler, PostgreSQL or Redis goes down.
 """
 
@@ -20,11 +24,52 @@ from airflow_provider_fuse.operators.fuse import QueueCallOperator, QueueCallsOp
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 WAITS = 200
 WAIT_NUMBERS = [f"+1617555{n:04d}" for n in range(3000, 3000 + WAITS)]
-STEADY_NUMBERS = [f"+1617555{n:04d}" for n in range(4000, 4004)]
+#: Three waited for in workers: a worker (4 slots) keeps one free for its crash scenario's task.
+STEADY_NUMBERS = [f"+1617555{n:04d}" for n in range(4000, 4003)]
+CALL_NUMBER = "+16175550150"
+CAMPAIGN_ROWS = [{"phone_number": f"+1617555{n:04d}", "variables": {"row": str(n)}} for n in range(201, 207)]
 #: Two attempts a minute apart for every call, so that a callee scripted ``busy:1`` answers the second.
 ATTEMPTS = {"max_attempts": 2, "reattempt_wait": 60}
 #: Every task may be retried; a retry resumes its call (that is what the suite checks).
 RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=1)}
+
+with DAG(
+    dag_id="fuse_cluster_call", schedule=None, start_date=START, catchup=False, tags=["fuse-cluster-tests"]
+):
+    QueueCallOperator(
+        task_id="call",
+        application_id=1001,
+        deployment_id=2002,
+        phone_number=CALL_NUMBER,
+        fuse_conn_id="fuse_crash_call",
+        deferrable=False,
+        poll_interval=2,
+        timeout=1800,
+        queue="crash_call",
+        **RETRIES,
+    )
+
+with DAG(
+    dag_id="fuse_cluster_campaign_crash",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    tags=["fuse-cluster-tests"],
+):
+    QueueCallsOperator(
+        task_id="call",
+        application_id=1001,
+        deployment_id=2002,
+        calls=CAMPAIGN_ROWS,
+        chunk_size=2,
+        reupload_unanswered=True,
+        fuse_conn_id="fuse_crash_campaign",
+        deferrable=True,
+        poll_interval=2,
+        timeout=1800,
+        queue="crash_campaign",
+        **RETRIES,
+    )
 
 with DAG(
     dag_id="fuse_cluster_waits",
