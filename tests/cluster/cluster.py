@@ -13,6 +13,7 @@ Airflow's own code path, and the tests derive their waits from these values.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -145,6 +146,18 @@ class AirflowCluster(AirflowStack):
         """SIGKILL the component's whole process tree (as a lost machine would), then start it again."""
         self.kill_component(name)
         return self.start_component(name)
+
+    def queued_by(self, ti_id: str) -> dict[str, Any]:
+        """The scheduler job that queued a task instance's try (``id``, ``hostname``), from the database:
+        the REST API does not tell it."""
+        import psycopg2
+
+        query = "SELECT j.id, j.hostname FROM task_instance ti JOIN job j ON j.id = ti.queued_by_job_id WHERE ti.id = %s"
+        database = psycopg2.connect(self.postgres.url.replace("+psycopg2", ""))
+        with contextlib.closing(database), database.cursor() as cursor:
+            cursor.execute(query, (ti_id,))
+            job_id, hostname = cursor.fetchone()
+        return {"id": job_id, "hostname": hostname}
 
     # --- REST API ---
 

@@ -182,15 +182,13 @@ def script(sim: SimControl, numbers: list[str], outcomes: dict[int, str]) -> Non
 
 
 def steady_numbers() -> dict[tuple[str, int], str]:
-    return {
-        (task, i): number for task in ("in_worker", "deferred") for i, number in enumerate(STEADY_NUMBERS)
-    }
+    return {(task, i): number for task, numbers in STEADY_NUMBERS.items() for i, number in enumerate(numbers)}
 
 
 def steady_in_flight(cluster: AirflowCluster, run: Run) -> bool:
     """Every call of a steady run queued, each task waiting for it (in its worker or deferred)."""
     queued = sum(e["processed"] for e in run.sim.ledger("queue"))
-    return queued == 2 * len(STEADY_NUMBERS) and all(
+    return queued == sum(map(len, STEADY_NUMBERS.values())) and all(
         s in ("running", "deferred") for s in states(cluster, run)
     )
 
@@ -232,7 +230,7 @@ def crashes(cluster: AirflowCluster, simhost: SimHostProcess) -> dict[str, Run]:
 
     cluster.wait("the call queued", call_armed, SET_UP)
     worker.notes["stored"] = cluster.state_store(worker.dag_id, worker.run_id, "call")
-    scheduler = cluster.task_instance(worker.dag_id, worker.run_id, "call")["triggerer_job"]  # queued_by_job
+    scheduler = cluster.queued_by(cluster.task_instance(worker.dag_id, worker.run_id, "call")["id"])
     kill(worker)
     cluster.kill_component(scheduler["hostname"])
     runs["steady"].notes.update(scheduler=scheduler, killed_at=worker.notes["killed_at"])

@@ -24,8 +24,12 @@ from airflow_provider_fuse.operators.fuse import QueueCallOperator, QueueCallsOp
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 WAITS = 200
 WAIT_NUMBERS = [f"+1617555{n:04d}" for n in range(3000, 3000 + WAITS)]
-#: Three waited for in workers: a worker (4 slots) keeps one free for its crash scenario's task.
-STEADY_NUMBERS = [f"+1617555{n:04d}" for n in range(4000, 4003)]
+#: Three waited for in workers (a worker, 4 slots, keeps one free for its crash scenario's task), and
+#: three other callees deferred: each number is called once per run, so the ledger tells who queued it.
+STEADY_NUMBERS = {
+    "in_worker": [f"+1617555{n:04d}" for n in range(4000, 4003)],
+    "deferred": [f"+1617555{n:04d}" for n in range(4100, 4103)],
+}
 CALL_NUMBER = "+16175550150"
 CAMPAIGN_ROWS = [{"phone_number": f"+1617555{n:04d}", "variables": {"row": str(n)}} for n in range(201, 207)]
 #: Two attempts a minute apart for every call, so that a callee scripted ``busy:1`` answers the second.
@@ -122,15 +126,15 @@ with DAG(
     params={"conn": "fuse_default"},
     tags=["fuse-cluster-tests"],
 ):
-    for deferrable in (False, True):
+    for task_id, numbers in STEADY_NUMBERS.items():
         QueueCallOperator.partial(
-            task_id="deferred" if deferrable else "in_worker",
+            task_id=task_id,
             application_id=1001,
             deployment_id=2002,
             fuse_conn_id="{{ params.conn }}",
-            deferrable=deferrable,
+            deferrable=task_id == "deferred",
             poll_interval=2,
             timeout=1800,
             **ATTEMPTS,
             **RETRIES,
-        ).expand(phone_number=STEADY_NUMBERS)
+        ).expand(phone_number=numbers)
