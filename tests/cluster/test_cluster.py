@@ -228,14 +228,26 @@ def crashes(cluster: AirflowCluster, simhost: SimHostProcess) -> dict[str, Run]:
         run.notes.update(killed_at=time.time(), first_try=ti, worker=ti["hostname"])
         cluster.restart_component(ti["hostname"])  # the whole tree: Celery, its pool, supervisor, task
 
-    cluster.wait("the call queued", call_armed, SET_UP)
-    worker.notes["stored"] = cluster.state_store(worker.dag_id, worker.run_id, "call")
-    scheduler = cluster.queued_by(cluster.task_instance(worker.dag_id, worker.run_id, "call")["id"])
-    kill(worker)
-    cluster.kill_component(scheduler["hostname"])
-    runs["steady"].notes.update(scheduler=scheduler, killed_at=worker.notes["killed_at"])
-    cluster.wait("the campaign between two uploads", campaign_armed, SET_UP)
-    kill(campaign)
+    def kill_call() -> None:
+        worker.notes["stored"] = cluster.state_store(worker.dag_id, worker.run_id, "call")
+        runs["steady"].notes["scheduler"] = cluster.queued_by(
+            cluster.task_instance(worker.dag_id, worker.run_id, "call")["id"]
+        )
+        kill(worker)
+        cluster.kill_component(runs["steady"].notes["scheduler"]["hostname"])
+
+    steps = {"call": (call_armed, kill_call), "campaign": (campaign_armed, lambda: kill(campaign))}
+
+    def armed() -> bool:
+        """Each kill as soon as its task gets to the point (the campaign's 429 lasts a minute)."""
+        for name, (condition, action) in list(steps.items()):
+            if condition():
+                action()
+                del steps[name]
+        return not steps
+
+    cluster.wait("the call queued and the campaign between two uploads", armed, SET_UP)
+    scheduler = runs["steady"].notes["scheduler"]
 
     def scheduler_declared_dead() -> bool:
         return any(
