@@ -54,8 +54,8 @@ test-e2e: $(STAMP)
 ## triggerers, the dag-processor and the api-server, each its own process, driven through the REST API
 ## while workers, a triggerer holding 200 waits and a 10,000-call campaign, a scheduler, PostgreSQL and
 ## Redis are killed or restarted; figures (calls doubled, outcomes lost, triggerer takeover) at the end.
-## About 10 minutes on 2 quiet cores; the whole run gets 25 (SIGINT, so that teardown still stops
-## every process and both servers).
+## 11 minutes measured on 2 cores kept busy by other work; the whole run gets 25 (SIGINT, so that
+## teardown still stops every process and both servers).
 test-cluster: $(CLUSTER_STAMP) | cluster-servers
 	FUSE_CLUSTER=1 timeout --signal=INT --kill-after=60 1500 $(CLUSTER_VENV)/bin/python -m pytest -q \
 		-p no:cacheprovider --durations=10 tests/cluster
