@@ -43,7 +43,7 @@ def read_rows(calls: Any) -> list[Any]:
     ``ObjectStoragePath``."""
     if (
         isinstance(calls, os.PathLike)
-        or _is_storage_path(calls)
+        or is_storage_path(calls)
         or (isinstance(calls, str) and not calls.lstrip().startswith("["))
     ):
         return rows_from_csv(read_csv_file(calls))
@@ -52,21 +52,22 @@ def read_rows(calls: Any) -> list[Any]:
 
 def read_csv_file(value: str | os.PathLike[str] | ObjectStoragePath) -> str:
     """The text of a campaign CSV file or object, or ``FuseValidationError`` naming where (never the content)."""
-    local = _local_path(value)
+    local = local_path(value)
     if local is None:
         return _read_object(value)
     return _read_local(local)
 
 
-def _is_storage_path(value: Any) -> bool:
+def is_storage_path(value: Any) -> bool:
+    """Whether ``value`` is an ObjectStoragePath (shared with ``result_file``, as the next two are)."""
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     return isinstance(value, ObjectStoragePath)
 
 
-def _local_path(value: Any) -> Path | None:
+def local_path(value: Any) -> Path | None:
     """The local path ``value`` names, or None when it names an object in remote storage."""
-    if _is_storage_path(value):
+    if is_storage_path(value):
         return Path(value.path) if value.protocol in _LOCAL_SCHEMES else None
     text = os.fspath(value).strip() if isinstance(value, os.PathLike) else str(value).strip()
     scheme = _SCHEME.match(text)
@@ -77,7 +78,7 @@ def _local_path(value: Any) -> Path | None:
     return Path(unquote(urlsplit(text).path))
 
 
-def _shown_url(url: str) -> str:
+def shown_url(url: str) -> str:
     """A URL as errors show it: without a password, cut to 200 characters."""
     parts = urlsplit(url)
     if parts.password is not None:
@@ -91,9 +92,9 @@ def _read_object(value: Any) -> str:
     """An object in remote storage, read through Airflow's ObjectStoragePath, never past the size cap."""
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    shown = _shown_url(str(value).strip())
+    shown = shown_url(str(value).strip())
     try:
-        path = value if _is_storage_path(value) else ObjectStoragePath(str(value).strip())
+        path = value if is_storage_path(value) else ObjectStoragePath(str(value).strip())
         with path.open("rb") as handle:
             data = handle.read(MAX_CSV_BYTES + 1)
     except Exception as err:  # any storage backend's error; its text may quote what it was given

@@ -8,19 +8,26 @@ line after it). The task's result is a :class:`CampaignResult`, stored in XCom a
 
     {
         "rows": 120,                      # rows read, valid or not
-        "calls": [[call_id, row, phone, status, attempts], ...],   # one per queued call, row order
-        "totals": {"completed": 97, "failed": 20},                  # calls by last known status
+        "calls": [[call_id, row, phone, status, attempts], ...],   # row order, see below
+        "calls_count": 117,               # every queued call
+        "truncated": False,               # True when "calls" does not list every queued call
+        "totals": {"completed": 97, "failed": 20},                  # every call by last known status
         "completed_ratio": 0.8291,        # completed / tracked calls (1.0 when none were tracked)
         "finished": True,                 # every tracked call reached a terminal status
         "untracked": 0,                   # calls Fuse queued without answering their ids
         "unknown_statuses": [],           # statuses Fuse reported that this provider does not know
         "skipped": [[row, field, message], ...],   # rows not queued (skip_invalid=True), first 1,000
         "skipped_count": 3,               # all rows not queued
+        "result_path": None,              # where the full per-call table was written (result_path)
     }
 
-``phone`` is masked, as Fuse reports it (``16***234``; as queued, ``+16***234``, when the
-task did not wait), ``status`` is Fuse's (``"unknown"`` when never read) and ``attempts`` may be
-None. ``CampaignResult.from_xcom(value)`` reads it back; ``row`` points into the input.
+``calls`` lists every queued call when there are at most ``MAX_CALLS_IN_RESULT`` (5,000); a larger
+campaign lists only its calls not reached (tracked and not completed), the first 5,000 by row, and
+sets ``truncated``: so the value stays under 1 MB at any size, and ``totals``, ``completed_ratio``
+and ``finished`` still count every call. The whole table goes to the operator's ``result_path``.
+``phone`` is masked as queued (``+16***234``), ``status`` is Fuse's (``"unknown"`` when never read)
+and ``attempts`` may be None. ``CampaignResult.from_xcom(value)`` reads it back; ``row`` points into
+the input.
 
 A chunk that Fuse queued without answering call ids (``{"success": true}``, an empty 202) cannot be
 tracked: its rows are listed with ``call_id`` None and status ``"untracked"``, counted in
@@ -76,6 +83,9 @@ UNTRACKED = "untracked"
 #: Rows listed in a validation error (the rest are counted) and kept in the result's ``skipped``.
 MAX_ROWS_IN_MESSAGE = 100
 MAX_SKIPPED_IN_RESULT = 1_000
+#: Calls listed in the result's ``calls``: every one up to this many, else the first this many not
+#: reached (about 50 bytes each, at most about 150 with 64-character ids: well under 1 MB).
+MAX_CALLS_IN_RESULT = 5_000
 UNKNOWN = UNKNOWN_STATUS
 # Where rows_from_csv leaves the cells of a row longer than the header, for validation to report.
 _EXTRA_CELLS = "\x00extra cells"
@@ -196,14 +206,38 @@ SkippedRow = list[Any]
 
 
 class CampaignQueued(TypedDict):
-    """What a campaign task pushes before it waits (XCom ``campaign_queued``): ids and rows in runs."""
+    """What a campaign task pushes before it waits (XCom ``campaign_queued``), small at any size.
+
+    Each chunk's call ids and rows are in XComs of their own (:class:`ChunkCalls`). Release 0.1.0
+    pushed ``call_ids``, ``call_rows`` (in row order) and ``untracked`` here instead: a task
+    deferred by one of them still concludes (:meth:`CampaignResult.tracked`).
+    """
 
     rows: int
-    call_ids: list[str | list[int]]
-    call_rows: list[str | list[int]]
+    chunks: int  # uploads: their XComs are numbered 0 to chunks - 1
+    untracked_chunks: list[int]  # uploads Fuse queued without answering ids
     skipped: list[SkippedRow]
     skipped_count: int
-    untracked: list[list[Any]]  # [row, masked phone] of calls queued without ids
+
+
+class ChunkCalls(TypedDict):
+    """One upload's rows and masked numbers, in upload order (beside its call ids, in XCom)."""
+
+    rows: list[str | list[int]]  # packed, see pack_ids
+    phones: list[str]
+
+
+class QueuedChunk(NamedTuple):
+    """One upload as the result is built from it: ids (None when Fuse answered none), rows, numbers."""
+
+    call_ids: list[str] | None
+    rows: list[int]
+    phones: list[str]
+
+    @classmethod
+    def from_xcom(cls, call_ids: Any, calls: ChunkCalls | Mapping[str, Any], untracked: bool) -> QueuedChunk:
+        rows = [int(row) for row in unpack_ids(calls.get("rows") or ())]
+        return cls(None if untracked else unpack_ids(call_ids or ()), rows, list(calls.get("phones") or ()))
 
 
 class CampaignXCom(TypedDict):
@@ -211,6 +245,8 @@ class CampaignXCom(TypedDict):
 
     rows: int
     calls: list[list[Any]]
+    calls_count: int
+    truncated: bool
     totals: dict[str, int]
     completed_ratio: float
     finished: bool
@@ -218,6 +254,7 @@ class CampaignXCom(TypedDict):
     skipped_count: int
     untracked: int
     unknown_statuses: list[str]
+    result_path: str | None
 
 
 @dataclass(frozen=True)
@@ -287,25 +324,23 @@ class CampaignPlan:
     def call_count(self) -> int:
         return sum(len(chunk.rows) for chunk in self.chunks)
 
-    def calls_in_row_order(self, chunk_call_ids: Sequence[Sequence[str] | None]) -> list[tuple[int, str]]:
-        """``(row, call_id)`` of every tracked call, given each chunk's call ids in upload order
-        (None for a chunk Fuse queued without answering ids)."""
-        pairs = [
-            (row.row, call_id)
-            for chunk, call_ids in zip(self.chunks, chunk_call_ids, strict=True)
-            if call_ids is not None
-            for row, call_id in zip(chunk.rows, call_ids, strict=True)
+    def queued_chunks(self, chunk_call_ids: Sequence[Sequence[str] | None]) -> list[QueuedChunk]:
+        """Each upload's ids (None where Fuse queued it without answering them), rows and numbers."""
+        return [
+            QueuedChunk(
+                None if ids is None else list(ids), [row.row for row in chunk.rows], self.phones(chunk)
+            )
+            for chunk, ids in zip(self.chunks, chunk_call_ids, strict=True)
         ]
-        return sorted(pairs)
 
-    def untracked_rows(self, chunk_call_ids: Sequence[Sequence[str] | None]) -> list[int]:
-        """The rows of the chunks Fuse queued without answering ids (None in ``chunk_call_ids``)."""
-        return sorted(
-            row.row
-            for chunk, call_ids in zip(self.chunks, chunk_call_ids, strict=True)
-            if call_ids is None
-            for row in chunk.rows
-        )
+    @staticmethod
+    def phones(chunk: Chunk) -> list[str]:
+        return [row.request.masked_phone for row in chunk.rows]
+
+    @staticmethod
+    def chunk_calls(chunk: Chunk) -> ChunkCalls:
+        """What XCom keeps beside an upload's call ids: its rows (packed) and masked numbers."""
+        return {"rows": pack_ids(row.row for row in chunk.rows), "phones": CampaignPlan.phones(chunk)}
 
     def calling_notes(self) -> list[str]:
         """What calling hours changed, once per upload group (rows of a group share the change)."""
@@ -319,36 +354,22 @@ class CampaignPlan:
                 notes.append(f"{size:,} call(s) in {zones}: " + " ".join(first.request.calling_notes))
         return notes
 
-    def result_queued(
-        self, calls: Sequence[tuple[int, str]], untracked: Sequence[int] = ()
-    ) -> CampaignResult:
+    def result_queued(self, chunks: Sequence[QueuedChunk]) -> CampaignResult:
         """The result of a task that does not wait: every tracked call ``queued``, the rest ``untracked``."""
-        masked = self._masked_phones()
-        queued = [CampaignCall(call_id, row, masked[row], protocol.QUEUED, None) for row, call_id in calls]
         return CampaignResult(
-            self.total_rows,
-            tuple(sorted(queued + _untracked_calls([row, masked[row]] for row in untracked), key=_row)),
-            self.skipped,
+            self.total_rows, tuple(campaign_calls(chunks, {}, protocol.QUEUED)), self.skipped
         )
 
-    def queued(self, calls: Sequence[tuple[int, str]], untracked: Sequence[int] = ()) -> CampaignQueued:
-        """What a task pushes before it waits: rows read, each call's id and row, rows skipped, and
-        the rows of calls queued without ids (with their masked numbers).
-
-        Ids and rows are packed in runs (:func:`pack_ids`), so this stays small at 10,000 calls.
-        """
-        masked = self._masked_phones()
+    def queued(self, untracked_chunks: Sequence[int] = ()) -> CampaignQueued:
+        """What a task pushes before it waits: rows read, uploads (their ids and rows are in XComs of
+        their own), those Fuse answered without ids, and the rows skipped."""
         return {
             "rows": self.total_rows,
-            "call_ids": pack_ids(call_id for _, call_id in calls),
-            "call_rows": pack_ids(row for row, _ in calls),
+            "chunks": len(self.chunks),
+            "untracked_chunks": list(untracked_chunks),
             "skipped": [[e.row, e.field, e.message] for e in self.skipped[:MAX_SKIPPED_IN_RESULT]],
             "skipped_count": len(self.skipped),
-            "untracked": [[row, masked[row]] for row in untracked],
         }
-
-    def _masked_phones(self) -> dict[int, str]:
-        return {row.row: row.request.masked_phone for chunk in self.chunks for row in chunk.rows}
 
 
 def plan_campaign(
@@ -482,7 +503,7 @@ def ratio_setting(value: Any) -> float:
     return ratio
 
 
-# --- compact lists for trigger arguments ---------------------------------------------------------
+# --- compact lists, and where a trigger finds its calls ------------------------------------------
 
 
 def pack_ids(ids: Iterable[str | int]) -> list[str | list[int]]:
@@ -517,6 +538,34 @@ def unpack_ids(packed: Iterable[str | int | Sequence[int]]) -> list[str]:
     return ids
 
 
+def ids_digest(ids: Iterable[str]) -> str:
+    """A short digest of call ids in order: a trigger checks that XCom still holds what it was handed."""
+    digest = hashlib.sha256()
+    for call_id in ids:
+        digest.update(call_id.encode() + b"\n")
+    return digest.hexdigest()[:16]
+
+
+class CallsInXCom(TypedDict):
+    """Where a ``FuseCallsTrigger`` reads its calls: one XCom per upload, of its own task instance.
+
+    Trigger arguments stay a few hundred bytes at any campaign size (some databases keep them in a
+    64 KB column). ``key`` holds ``{index}``; ``calls`` and ``digest`` (:func:`ids_digest`) say what
+    the XComs held when the task deferred; ``starts`` lists ``[unix_time, upload indexes]`` (packed)
+    of uploads that may not start before then.
+    """
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+    key: str
+    chunks: int
+    calls: int
+    digest: str
+    starts: list[list[Any]]
+
+
 # --- the result ---------------------------------------------------------------------------------
 
 
@@ -527,6 +576,23 @@ def _row(call: CampaignCall) -> int:
 def _untracked_calls(rows: Iterable[Sequence[Any]]) -> list[CampaignCall]:
     """``[row, masked phone]`` pairs as result entries of calls Fuse queued without ids."""
     return [CampaignCall(None, int(row), phone, UNTRACKED, None) for row, phone in rows]
+
+
+def campaign_calls(
+    chunks: Iterable[QueuedChunk], states: Mapping[str, Sequence[Any]], default: str = UNKNOWN
+) -> list[CampaignCall]:
+    """Every queued call in row order, its status and attempts from ``states`` (the tracker's
+    ``[call_id, status, attempts, phone]`` by call id); ``default`` for a call never read."""
+    calls: list[CampaignCall] = []
+    for call_ids, rows, phones in chunks:
+        if call_ids is None:
+            calls.extend(_untracked_calls(zip(rows, phones, strict=True)))
+            continue
+        for call_id, row, masked in zip(call_ids, rows, phones, strict=True):
+            state = states.get(call_id)
+            status = state[1] if state and state[1] else default
+            calls.append(CampaignCall(call_id, row, masked, str(status), state[2] if state else None))
+    return sorted(calls, key=_row)
 
 
 class CampaignCall(NamedTuple):
@@ -556,9 +622,12 @@ class CampaignCall(NamedTuple):
 
 @dataclass(frozen=True)
 class CampaignResult:
-    """A campaign's outcome, small enough for XCom at 10,000 calls (about 50 bytes a call).
+    """A campaign's outcome, kept under 1 MB in XCom at any size (see the module docstring).
 
     Downstream tasks branch on it: ``CampaignResult.from_xcom(ti.xcom_pull(...)).not_reached``.
+    ``counts`` (calls by status) is set when ``calls`` lists only some of them (``truncated``): the
+    totals, ratio and ``finished`` then come from it, and ``reached``, ``not_reached``, ``pending``
+    and ``by_row()`` from the calls listed.
     """
 
     rows: int
@@ -568,15 +637,28 @@ class CampaignResult:
     #: Statuses Fuse reported that this provider does not know (kept as-is, not ended; a call still
     #: reporting one past its dialing window and grace ends ``unknown``).
     unknown_statuses: tuple[str, ...] = ()
+    counts: Mapping[str, int] | None = None
+    #: Where the whole per-call table was written (the operator's ``result_path``), as shown.
+    result_path: str | None = None
 
     @property
     def totals(self) -> dict[str, int]:
-        """Calls by last known status."""
-        return dict(Counter(call.status for call in self.calls))
+        """Every queued call by last known status."""
+        return dict(self.counts) if self.counts is not None else dict(Counter(c.status for c in self.calls))
+
+    @property
+    def call_count(self) -> int:
+        """Every queued call, listed or not."""
+        return sum(self.totals.values())
+
+    @property
+    def truncated(self) -> bool:
+        """Whether ``calls`` lists fewer calls than were queued (the full table is at ``result_path``)."""
+        return self.call_count > len(self.calls)
 
     @property
     def reached(self) -> list[CampaignCall]:
-        """Calls that completed."""
+        """Calls that completed (of those listed)."""
         return [call for call in self.calls if call.reached]
 
     @property
@@ -597,47 +679,62 @@ class CampaignResult:
     @property
     def completed_ratio(self) -> float:
         """Completed calls over tracked calls; 1.0 when there were none (nothing failed)."""
-        tracked = len(self.calls) - len(self.untracked)
-        return len(self.reached) / tracked if tracked else 1.0
+        totals = self.totals
+        tracked = sum(totals.values()) - totals.get(UNTRACKED, 0)
+        return self._reached_count / tracked if tracked else 1.0
 
     @property
     def finished(self) -> bool:
-        return not self.pending
+        return all(status == UNTRACKED or CallStatus.is_terminal(status) for status in self.totals)
+
+    @property
+    def _reached_count(self) -> int:
+        return sum(count for status, count in self.totals.items() if CallStatus.succeeded(status))
 
     def by_row(self) -> dict[int, CampaignCall]:
         return {call.row: call for call in self.calls}
 
     def describe(self) -> str:
         """``"97 of 117 calls completed (82.9%): failed 20"``, for logs and errors."""
+        totals = self.totals
         others = ", ".join(
             f"{status} {count:,}"
-            for status, count in sorted(self.totals.items())
+            for status, count in sorted(totals.items())
             if status not in (protocol.COMPLETED, UNTRACKED)
         )
-        untracked = len(self.untracked)
-        tracked = len(self.calls) - untracked
-        text = f"{len(self.reached):,} of {tracked:,} calls completed ({self.completed_ratio:.1%})"
+        untracked = totals.get(UNTRACKED, 0)
+        tracked = sum(totals.values()) - untracked
+        text = f"{self._reached_count:,} of {tracked:,} calls completed ({self.completed_ratio:.1%})"
         text += f": {others}" if others else ""
         if untracked:
             text += f"; {untracked:,} more queued without tracking (Fuse answered no call ids)"
         return text
 
     def to_xcom(self) -> CampaignXCom:
+        """The XCom value: every call up to ``MAX_CALLS_IN_RESULT``, else the first calls not reached."""
+        listed = self.calls
+        if len(listed) > MAX_CALLS_IN_RESULT:
+            listed = tuple(self.not_reached[:MAX_CALLS_IN_RESULT])
         return {
             "rows": self.rows,
-            "calls": [list(call) for call in self.calls],
+            "calls": [list(call) for call in listed],
+            "calls_count": self.call_count,
+            "truncated": self.call_count > len(listed),
             "totals": self.totals,
             "completed_ratio": round(self.completed_ratio, 4),
             "finished": self.finished,
             "skipped": [[e.row, e.field, e.message] for e in self.skipped[:MAX_SKIPPED_IN_RESULT]],
             "skipped_count": max(self.skipped_count, len(self.skipped)),
-            "untracked": len(self.untracked),
+            "untracked": self.totals.get(UNTRACKED, 0),
             "unknown_statuses": list(self.unknown_statuses),
+            "result_path": self.result_path,
         }
 
     @classmethod
     def from_xcom(cls, value: Mapping[str, Any]) -> CampaignResult:
-        """Read the dict a campaign task returned (derived keys are recomputed, not trusted)."""
+        """Read the dict a campaign task returned (derived keys are recomputed from ``calls``, unless
+        ``calls`` lists only some calls: then ``totals`` counts them all)."""
+        totals = value.get("totals") if value.get("truncated") else None
         return cls(
             rows=int(value.get("rows") or 0),
             calls=tuple(
@@ -647,24 +744,33 @@ class CampaignResult:
             skipped=tuple(RowError(int(s[0]), str(s[1]), str(s[2])) for s in value.get("skipped") or ()),
             skipped_count=int(value.get("skipped_count") or 0),
             unknown_statuses=tuple(str(status) for status in value.get("unknown_statuses") or ()),
+            counts=None if totals is None else {str(k): int(n) for k, n in dict(totals).items()},
+            result_path=value.get("result_path"),
         )
 
     @classmethod
     def tracked(
         cls,
         states: Sequence[Sequence[Any]],
-        queued: CampaignQueued | Mapping[str, Any],
+        queued: Mapping[str, Any],
         unknown_statuses: Iterable[str] = (),
+        chunks: Sequence[QueuedChunk] | None = None,
     ) -> CampaignResult:
-        """Join the tracker's ``[call_id, status, attempts, phone]`` states with :meth:`CampaignPlan.queued`."""
-        rows = [int(row) for row in unpack_ids(queued.get("call_rows") or ())]
-        calls = [
-            CampaignCall(str(state[0]), row, state[3], str(state[1] or UNKNOWN), state[2])
-            for row, state in zip(rows, states, strict=True)
-        ]
+        """Join the tracker's ``[call_id, status, attempts, phone]`` states with what was queued:
+        ``chunks`` (read back from XCom, see :class:`CampaignQueued`), or, from a task deferred by
+        release 0.1.0, the rows in ``queued`` (one per state, in order)."""
+        if chunks is not None:
+            calls = campaign_calls(chunks, {str(state[0]): state for state in states})
+        else:
+            rows = [int(row) for row in unpack_ids(queued.get("call_rows") or ())]
+            calls = [
+                CampaignCall(str(state[0]), row, state[3], str(state[1] or UNKNOWN), state[2])
+                for row, state in zip(rows, states, strict=True)
+            ]
+            calls = sorted(calls + _untracked_calls(queued.get("untracked") or ()), key=_row)
         return cls(
             int(queued.get("rows") or 0),
-            tuple(sorted(calls + _untracked_calls(queued.get("untracked") or ()), key=_row)),
+            tuple(calls),
             tuple(RowError(int(r), str(f), str(m)) for r, f, m in queued.get("skipped") or ()),
             int(queued.get("skipped_count") or 0),
             tuple(unknown_statuses),

@@ -39,7 +39,7 @@ from airflow_provider_fuse.models import UNKNOWN_STATUS, CallDetails, CallDetail
 from airflow_provider_fuse.phone import mask_phone
 
 if TYPE_CHECKING:
-    from airflow_provider_fuse.campaign import CampaignQueued, CampaignResult
+    from airflow_provider_fuse.campaign import CampaignQueued, CampaignResult, QueuedChunk
     from airflow_provider_fuse.hooks.fuse import FuseHook
 
 #: Event statuses besides a call's own terminal status.
@@ -491,16 +491,23 @@ def wait_for_calls_in_worker(
 
 
 def campaign_outcome(
-    event: Mapping[str, Any], queued: CampaignQueued | Mapping[str, Any], min_completed_ratio: float
+    event: Mapping[str, Any],
+    queued: CampaignQueued | Mapping[str, Any],
+    min_completed_ratio: float,
+    chunks: Sequence[QueuedChunk] | None = None,
 ) -> tuple[CampaignResult, FuseError | None]:
     """A campaign's result from the wait's event, and the error that fails the task, if any.
+
+    ``chunks``: what was queued, upload by upload (see ``CampaignResult.tracked``).
 
     The task fails when the wait did not end with every call ended (``timeout``, ``error``) or when
     fewer than ``min_completed_ratio`` of the queued calls completed (the success policy).
     """
     from airflow_provider_fuse.campaign import CampaignResult
 
-    result = CampaignResult.tracked(event.get("calls") or [], queued, event.get("unknown_statuses") or ())
+    result = CampaignResult.tracked(
+        event.get("calls") or [], queued, event.get("unknown_statuses") or (), chunks
+    )
     error: FuseError | None = None
     if event.get("status") == TIMEOUT:
         error = FuseWaitTimeout(f"{event.get('message')} So far {result.describe()}.")
@@ -509,7 +516,7 @@ def campaign_outcome(
     elif result.completed_ratio < min_completed_ratio:
         error = FuseCallFailed(
             f"Only {result.describe()}, below min_completed_ratio={min_completed_ratio:g} "
-            f"({math.ceil(min_completed_ratio * len(result.calls)):,} needed)."
+            f"({math.ceil(min_completed_ratio * result.call_count):,} needed)."
         )
     return result, error
 

@@ -26,6 +26,8 @@ class FakeStore:
 class FakeTI:
     """A task instance whose own XComs are kept, and pulled back as after a deferral."""
 
+    dag_id, task_id, run_id, map_index = "fuse_dag", "campaign", "manual__2026-11-30", -1
+
     def __init__(self) -> None:
         self.xcom: dict[str, Any] = {}
 
@@ -34,6 +36,19 @@ class FakeTI:
 
     def xcom_pull(self, key: str) -> Any:
         return self.xcom.get(key)
+
+
+def serve_xcom(monkeypatch: pytest.MonkeyPatch, ti: FakeTI) -> list[str]:
+    """FuseCallsTrigger reads its calls' ids from ``ti``'s XComs, as in a triggerer; returns the keys read."""
+    read: list[str] = []
+
+    async def read_xcom(where: Any, key: str) -> Any:
+        assert (where["dag_id"], where["task_id"], where["run_id"]) == (ti.dag_id, ti.task_id, ti.run_id)
+        read.append(key)
+        return ti.xcom.get(key)
+
+    monkeypatch.setattr("airflow_provider_fuse.triggers.fuse.read_xcom", read_xcom)
+    return read
 
 
 def context(store: FakeStore | None = None) -> dict[str, Any]:

@@ -22,16 +22,26 @@ from airflow_provider_fuse.links import CALL_ID_XCOM_KEY, FuseCallLink
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_fuse.campaign import CampaignPlan, CampaignQueued, CampaignXCom, Chunk
+    from airflow_provider_fuse.campaign import (
+        CallsInXCom,
+        CampaignPlan,
+        CampaignQueued,
+        CampaignResult,
+        CampaignXCom,
+        Chunk,
+        QueuedChunk,
+    )
     from airflow_provider_fuse.hooks.fuse import FuseHook
     from airflow_provider_fuse.models import CallDetailsDict, CallRequest
     from airflow_provider_fuse.resume import ChunkRecord, Memory, TaskMemory
     from airflow_provider_fuse.waiting import CallsTriggerEvent
 
-#: XCom keys of a campaign: each chunk's call ids (packed, see ``campaign.pack_ids``) as soon as Fuse
-#: answers them, what was queued (pushed before waiting), and the result when the task fails after
-#: queueing (on success the result is the return value).
+#: XCom keys of a campaign: each chunk's call ids (packed, see ``campaign.pack_ids``) and its rows
+#: and masked numbers (``campaign.ChunkCalls``) as soon as Fuse answers (again by a retry that resumes
+#: it: a new try starts with no XCom), what was queued (pushed before waiting), and the result when
+#: the task fails after queueing (on success the result is the return value).
 CHUNK_XCOM_KEY = "campaign_chunk_{index}"
+CHUNK_CALLS_XCOM_KEY = "campaign_chunk_{index}_rows"
 QUEUED_XCOM_KEY = "campaign_queued"
 RESULT_XCOM_KEY = "campaign_result"
 
@@ -322,6 +332,10 @@ class QueueCallsOperator(BaseOperator):
     :param reupload_unanswered: let a retried task upload again a chunk whose earlier upload went
         unanswered (it may call those people twice). Off by default. Calls that failed are never
         queued again by a retry; start a follow-up campaign from ``not_reached`` instead.
+    :param result_path: where to write every call's outcome as CSV (``row,call_id,phone,status,attempts``,
+        masked numbers) when the task ends: an absolute local path, a URL (``s3://aws_default@bucket/
+        results.csv``...) or an ``ObjectStoragePath``; see ``airflow_provider_fuse.result_file``.
+        The task's XCom lists at most 5,000 calls; this file lists them all.
     :param fuse_conn_id: Airflow connection of type ``fuse`` (templated).
     """
 
@@ -334,6 +348,7 @@ class QueueCallsOperator(BaseOperator):
         "skip_invalid",
         "allow_duplicates",
         "min_completed_ratio",
+        "result_path",
         "fuse_conn_id",
     )
     template_fields_renderers = {"calls": "json"}
@@ -363,6 +378,7 @@ class QueueCallsOperator(BaseOperator):
         min_completed_ratio: float | str = 0.0,
         max_requests_per_second: float = 10.0,
         reupload_unanswered: bool = False,
+        result_path: Any = None,
         fuse_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ):
@@ -370,6 +386,7 @@ class QueueCallsOperator(BaseOperator):
         self.application_id = application_id
         self.deployment_id = deployment_id
         self.calls = calls
+        self.result_path = result_path
         self.start_timestamp = start_timestamp
         self.end_timestamp = end_timestamp
         self.max_attempts = max_attempts
@@ -423,8 +440,11 @@ class QueueCallsOperator(BaseOperator):
 
     def execute(self, context: Context) -> CampaignXCom:
         from airflow_provider_fuse.campaign import CampaignResult, ratio_setting
+        from airflow_provider_fuse.result_file import check_result_path
+        from airflow_provider_fuse.resume import chunk_call_ids
 
         ratio_setting(self.min_completed_ratio)  # a bad policy fails now, not after the calls
+        check_result_path(self.result_path)  # and so does a result_path that cannot name a file
         hook = self.hook
         check_task_settings(self, hook)
         plan = self.plan(hook)
@@ -434,24 +454,23 @@ class QueueCallsOperator(BaseOperator):
             return CampaignResult(0, ()).to_xcom()
         memory = task_memory(self, hook, context, [chunk.requests[0] for chunk in plan.chunks])
         self._ti = context["ti"]  # where each chunk's ids go as soon as Fuse answers them
-        from airflow_provider_fuse.resume import chunk_call_ids
-
         records = self._resume_or_queue(hook, plan, memory)
-        chunk_ids = [chunk_call_ids(record) for record in records]
-        calls, untracked = plan.calls_in_row_order(chunk_ids), plan.untracked_rows(chunk_ids)
+        chunks = plan.queued_chunks([chunk_call_ids(record) for record in records])
+        untracked = [index for index, queued in enumerate(chunks) if queued.call_ids is None]
         if untracked:
             self.log.warning(
                 "Fuse queued %s call(s) without answering their ids: they are NOT tracked (no status "
                 "requests) and are listed as 'untracked' in the result.",
-                f"{len(untracked):,}",
+                f"{sum(len(chunks[index].rows) for index in untracked):,}",
             )
-        if not self.wait_for_completion or not calls:
-            return plan.result_queued(calls, untracked).to_xcom()
-        queued = plan.queued(calls, untracked)
+        call_ids = [call_id for queued in chunks for call_id in queued.call_ids or ()]
+        if not self.wait_for_completion or not call_ids:
+            return self._report(context, plan.result_queued(chunks))
+        queued = plan.queued(untracked)
         context["ti"].xcom_push(key=QUEUED_XCOM_KEY, value=queued)
         self._give_up_unknown = give_up_unknown_at([chunk.requests[0] for chunk in plan.chunks])
-        event = self._wait(hook, records, [call_id for _, call_id in calls])
-        return self._conclude(context, event, queued)
+        event = self._wait(hook, records, call_ids)
+        return self._conclude(context, event, queued, chunks)
 
     def _wait(self, hook: FuseHook, records: Sequence[ChunkRecord], call_ids: list[str]) -> CallsTriggerEvent:
         """Track every call, from the triggerer or from here; calls starting later are polled later."""
@@ -460,19 +479,20 @@ class QueueCallsOperator(BaseOperator):
         poll_interval, timeout = wait_settings(self, hook)
         deadline = waiting.deadline_after(timeout)
         now = time.time()
-        later = [(float(r["start"]), r["call_ids"]) for r in records if r["start"] and r["start"] > now]
+        later = [
+            (index, float(r["start"])) for index, r in enumerate(records) if r["start"] and r["start"] > now
+        ]
         if self.deferrable:
             from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
 
             self.defer(
                 trigger=FuseCallsTrigger(
-                    call_ids,
-                    self.fuse_conn_id,
-                    poll_interval,
-                    deadline,
-                    later or None,
+                    fuse_conn_id=self.fuse_conn_id,
+                    poll_interval=poll_interval,
+                    deadline=deadline,
                     max_requests_per_second=self.max_requests_per_second,
                     give_up_unknown=getattr(self, "_give_up_unknown", None),
+                    call_ids_in_xcom=self._calls_in_xcom(records, call_ids, later),
                 ),
                 method_name="execute_complete",
             )
@@ -482,36 +502,111 @@ class QueueCallsOperator(BaseOperator):
             call_ids,
             poll_interval,
             deadline,
-            later,
+            [(start, records[index]["call_ids"]) for index, start in later],
             self.max_requests_per_second,
             give_up_unknown=getattr(self, "_give_up_unknown", None),
         )
 
+    def _calls_in_xcom(
+        self, records: Sequence[ChunkRecord], call_ids: list[str], later: list[tuple[int, float]]
+    ) -> CallsInXCom:
+        """Where the trigger reads the ids: this task instance's chunk XComs, all pushed by now."""
+        from airflow_provider_fuse.campaign import ids_digest, pack_ids
+
+        starts: dict[float, list[int]] = {}
+        for index, start in later:
+            starts.setdefault(start, []).append(index)
+        ti = self._ti
+        return {
+            "dag_id": ti.dag_id,
+            "task_id": ti.task_id,
+            "run_id": ti.run_id,
+            "map_index": -1 if ti.map_index is None else int(ti.map_index),
+            "key": CHUNK_XCOM_KEY,
+            "chunks": len(records),
+            "calls": len(call_ids),
+            "digest": ids_digest(call_ids),
+            "starts": [[start, pack_ids(indexes)] for start, indexes in starts.items()],
+        }
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> CampaignXCom:
-        """Back from the triggerer: conclude as the worker's wait does."""
-        return self._conclude(context, event, context["ti"].xcom_pull(key=QUEUED_XCOM_KEY) or {})
+        """Back from the triggerer: conclude as the worker's wait does, with what XCom kept of the uploads."""
+        ti = context["ti"]
+        queued = ti.xcom_pull(key=QUEUED_XCOM_KEY) or {}
+        return self._conclude(context, event, queued, self._chunks_in_xcom(ti, queued))
+
+    @staticmethod
+    def _chunks_in_xcom(ti: Any, queued: Mapping[str, Any]) -> list[QueuedChunk] | None:
+        """The uploads as pushed before deferring; None for a task deferred by release 0.1.0."""
+        from airflow_provider_fuse.campaign import QueuedChunk
+        from airflow_provider_fuse.exceptions import FuseError
+
+        if "chunks" not in queued:
+            return None
+        untracked = set(queued.get("untracked_chunks") or ())
+        chunks = []
+        for index in range(int(queued["chunks"])):
+            calls = ti.xcom_pull(key=CHUNK_CALLS_XCOM_KEY.format(index=index))
+            if calls is None:
+                raise FuseError(
+                    f"XCom {CHUNK_CALLS_XCOM_KEY.format(index=index)!r} is missing: the rows of upload "
+                    f"{index + 1} cannot be matched with their outcomes. A retry resumes the calls."
+                )
+            ids = ti.xcom_pull(key=CHUNK_XCOM_KEY.format(index=index))
+            chunks.append(QueuedChunk.from_xcom(ids, calls, index in untracked))
+        return chunks
 
     def _conclude(
         self,
         context: Context,
         event: CallsTriggerEvent | dict[str, Any],
         queued: CampaignQueued | dict[str, Any],
+        chunks: Sequence[QueuedChunk] | None,
     ) -> CampaignXCom:
         """Every call ended, or the wait stopped: apply the success policy to the summary."""
         from airflow_provider_fuse.campaign import ratio_setting
         from airflow_provider_fuse.waiting import campaign_outcome
 
-        result, error = campaign_outcome(event, queued, ratio_setting(self.min_completed_ratio))
+        result, error = campaign_outcome(event, queued, ratio_setting(self.min_completed_ratio), chunks)
         self.log.info(
             "Fuse campaign: %s (%s status requests).", result.describe(), f"{event.get('requests', 0):,}"
         )
+        value = self._report(context, result)
         if error is not None:
-            context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=result.to_xcom())
+            context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=value)
             self.log.error("The campaign's result is in XCom %r.", RESULT_XCOM_KEY)
             raise error
         if not result.reached:
             self.log.warning("No call of the campaign completed.")
-        return result.to_xcom()
+        return value
+
+    def _report(self, context: Context, result: CampaignResult) -> CampaignXCom:
+        """Every call's outcome to ``result_path``, if set; then the result as XCom holds it: under
+        1 MB, so it may list only the calls not reached."""
+        if self.result_path is not None:
+            from dataclasses import replace
+
+            from airflow_provider_fuse.exceptions import FuseError
+            from airflow_provider_fuse.result_file import write_result
+
+            try:
+                result = replace(result, result_path=write_result(self.result_path, result.calls))
+            except FuseError:
+                context["ti"].xcom_push(key=RESULT_XCOM_KEY, value=result.to_xcom())
+                raise
+            self.log.info("Every call's outcome (%s) is in %s.", f"{result.call_count:,}", result.result_path)
+        value = result.to_xcom()
+        if value["truncated"]:
+            self.log.warning(
+                "The result lists %s of the %s calls (those not reached, first by row; XCom stays under "
+                "1 MB); totals and completed_ratio count every call. %s",
+                f"{len(value['calls']):,}",
+                f"{value['calls_count']:,}",
+                f"Every call's outcome is in {value['result_path']}."
+                if value["result_path"]
+                else "Set result_path to write every call's outcome to a CSV file.",
+            )
+        return value
 
     # --- reading and logging ---
 
@@ -554,13 +649,24 @@ class QueueCallsOperator(BaseOperator):
             log=self.log,
         )
         resume.warn_if_unprotected(self.log, memory)
+        for chunk, record in zip(plan.chunks, records, strict=True):
+            if record:  # a new try starts with no XCom: the trigger and execute_complete read these
+                self._publish(chunk, record)
         return [
             record or self._upload(hook, plan, chunk, memory)
             for chunk, record in zip(plan.chunks, records, strict=True)
         ]
 
+    def _publish(self, chunk: Chunk, record: ChunkRecord) -> None:
+        """Push a queued chunk's ids and rows to XCom."""
+        from airflow_provider_fuse.campaign import CampaignPlan, pack_ids
+
+        self._ti.xcom_push(key=CHUNK_XCOM_KEY.format(index=chunk.index), value=pack_ids(record["call_ids"]))
+        self._ti.xcom_push(
+            key=CHUNK_CALLS_XCOM_KEY.format(index=chunk.index), value=CampaignPlan.chunk_calls(chunk)
+        )
+
     def _upload(self, hook: FuseHook, plan: CampaignPlan, chunk: Chunk, memory: Memory) -> ChunkRecord:
-        from airflow_provider_fuse.campaign import pack_ids
         from airflow_provider_fuse.resume import queue_chunk_once
 
         def announce(record: ChunkRecord) -> None:  # before the ids are stored: nothing can lose them first
@@ -575,9 +681,7 @@ class QueueCallsOperator(BaseOperator):
                 if start
                 else "",
             )
-            self._ti.xcom_push(
-                key=CHUNK_XCOM_KEY.format(index=chunk.index), value=pack_ids(record["call_ids"])
-            )
+            self._publish(chunk, record)
 
         return queue_chunk_once(
             memory,

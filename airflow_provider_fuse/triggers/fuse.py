@@ -12,14 +12,14 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp  # noqa: F401  (imported here, with the triggers, so the first poll doesn't block the loop on it)
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
-from airflow_provider_fuse.campaign import pack_ids, unpack_ids
+from airflow_provider_fuse.campaign import CallsInXCom, ids_digest, pack_ids, unpack_ids
 from airflow_provider_fuse.exceptions import FuseError
 from airflow_provider_fuse.models import UNKNOWN_STATUS, CallDetails
 from airflow_provider_fuse.waiting import (
@@ -133,6 +133,14 @@ class FuseCallsTrigger(BaseTrigger):
     the pacing of :class:`CallsPoller`. A triggerer restart rebuilds it from ``serialize()``; it
     then polls every call again and finishes.
 
+    The calls are given either as ``call_ids`` (kept in the trigger's arguments, packed in runs), or
+    as ``call_ids_in_xcom``: the XComs of the task instance that hold them, one per upload
+    (:class:`~airflow_provider_fuse.campaign.CallsInXCom`). QueueCallsOperator hands over the
+    latter, so the arguments stay a few hundred bytes at any size. The trigger reads those XComs
+    once when it starts (one request each to the triggerer's supervisor), through the Task SDK: in
+    a triggerer or under ``airflow dags test``. Elsewhere, or when the XComs are gone or changed, it
+    ends at once with an ``error`` event saying so.
+
     :param call_ids: the Fuse call ids; the event lists them in this order.
     :param fuse_conn_id: Airflow connection of type ``fuse``.
     :param poll_interval: seconds between two polls of one call (the shortest gap).
@@ -143,11 +151,13 @@ class FuseCallsTrigger(BaseTrigger):
     :param max_requests_per_second: the ceiling on status requests per second.
     :param give_up_unknown: Unix time after which calls reporting only statuses this provider does not
         know end ``unknown`` (see ``waiting.UnknownStatuses``).
+    :param call_ids_in_xcom: instead of ``call_ids`` and ``not_before``: where the ids are; the event
+        lists them upload by upload.
     """
 
     def __init__(
         self,
-        call_ids: Sequence[str | Sequence[int]],
+        call_ids: Sequence[str | Sequence[int]] = (),
         fuse_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 60.0,
         deadline: float | None = None,
@@ -155,6 +165,7 @@ class FuseCallsTrigger(BaseTrigger):
         max_concurrency: int = 10,
         max_requests_per_second: float = 10.0,
         give_up_unknown: float | None = None,
+        call_ids_in_xcom: CallsInXCom | Mapping[str, Any] | None = None,
     ):
         super().__init__()
         if int(max_concurrency) < 1:
@@ -169,35 +180,40 @@ class FuseCallsTrigger(BaseTrigger):
         self.max_concurrency = int(max_concurrency)
         self.max_requests_per_second = float(max_requests_per_second)
         self.give_up_unknown = give_up_unknown
+        self.call_ids_in_xcom: CallsInXCom | None = (
+            None if call_ids_in_xcom is None else CallsInXCom(**call_ids_in_xcom)  # type: ignore[typeddict-item]
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Call ids packed into runs, so 10,000 consecutive ids cost a few bytes of kwargs."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
+        """Where the ids are in XCom, or the ids packed into runs (10,000 consecutive ids cost a few bytes)."""
+        calls: dict[str, Any] = (
+            {"call_ids_in_xcom": dict(self.call_ids_in_xcom)}
+            if self.call_ids_in_xcom is not None
+            else {
                 "call_ids": pack_ids(self.call_ids),
-                "fuse_conn_id": self.fuse_conn_id,
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
                 "not_before": [[at, pack_ids(ids)] for at, ids in self.not_before] or None,
-                "max_concurrency": self.max_concurrency,
-                "max_requests_per_second": self.max_requests_per_second,
-                **_give_up(self.give_up_unknown),
-            },
+            }
         )
+        settings = {
+            "fuse_conn_id": self.fuse_conn_id,
+            "poll_interval": self.poll_interval,
+            "deadline": self.deadline,
+            "max_concurrency": self.max_concurrency,
+            "max_requests_per_second": self.max_requests_per_second,
+            **_give_up(self.give_up_unknown),
+        }
+        return f"{type(self).__module__}.{type(self).__qualname__}", {**calls, **settings}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_fuse.hooks.fuse import FuseHook
 
+        try:
+            await self._read_calls()
+        except FuseError as err:
+            yield TriggerEvent(self._poller().event(self.deadline, err))
+            return
         hook = FuseHook(self.fuse_conn_id)
-        poller = CallsPoller(
-            self.call_ids,
-            poll_interval=self.poll_interval,
-            now=time.time(),
-            not_before=calls_not_before(self.not_before),
-            log=self.log,
-            give_up_unknown=self.give_up_unknown,
-        )
+        poller = self._poller()
         self.log.info("Tracking %s Fuse calls.", f"{len(self.call_ids):,}")
         try:
             async with hook.hold_session():
@@ -205,6 +221,39 @@ class FuseCallsTrigger(BaseTrigger):
         except FuseError as err:  # the connection cannot be read or used
             error = err
         yield TriggerEvent(poller.event(self.deadline, error))
+
+    def _poller(self) -> CallsPoller:
+        return CallsPoller(
+            self.call_ids,
+            poll_interval=self.poll_interval,
+            now=time.time(),
+            not_before=calls_not_before(self.not_before),
+            log=self.log,
+            give_up_unknown=self.give_up_unknown,
+        )
+
+    async def _read_calls(self) -> None:
+        """Fill ``call_ids`` and ``not_before`` from ``call_ids_in_xcom``: one XCom read per upload."""
+        where = self.call_ids_in_xcom
+        if where is None:
+            return
+        chunks: list[list[str]] = []
+        for index in range(int(where["chunks"])):
+            key = where["key"].format(index=index)
+            value = await read_xcom(where, key)
+            if value is None:
+                raise FuseError(_xcom_lost(where, f"XCom {key!r} is missing"))
+            chunks.append(unpack_ids(value))
+        call_ids = [call_id for chunk in chunks for call_id in chunk]
+        if len(call_ids) != int(where["calls"]) or ids_digest(call_ids) != where["digest"]:
+            raise FuseError(
+                _xcom_lost(where, f"its XComs hold other calls than it deferred with ({len(call_ids):,})")
+            )
+        self.call_ids = call_ids
+        self.not_before = [
+            (float(at), [call_id for index in unpack_ids(indexes) for call_id in chunks[int(index)]])
+            for at, indexes in where["starts"]
+        ]
 
     async def _track(self, hook: Any, poller: CallsPoller) -> FuseError | None:
         """Poll until every call ended, the deadline passed, or a permanent error (returned)."""
@@ -259,6 +308,46 @@ class FuseCallsTrigger(BaseTrigger):
     async def on_kill(self) -> None:
         """Airflow 3.3+: the task was killed by a user; nothing is cancelled in Fuse."""
         _killed(self.log, f"{len(self.call_ids):,} Fuse calls")
+
+
+async def read_xcom(where: CallsInXCom, key: str) -> Any:
+    """One XCom of the task instance ``where`` names, through the Task SDK's supervisor.
+
+    ``XCom.get_one`` in a thread reaches the triggerer's supervisor on Airflow 3.1 to 3.3 alike, and
+    ``airflow dags test``'s in-process one (``XCom.aget_one`` exists from 3.3 only, and the in-process
+    supervisor cannot be awaited). Raises FuseError outside both.
+    """
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.xcom import XCom
+    from asgiref.sync import sync_to_async
+
+    if getattr(task_runner, "SUPERVISOR_COMMS", None) is None:
+        raise FuseError(
+            _xcom_lost(
+                where,
+                "no Airflow Task SDK supervisor runs here to read XCom (a triggerer or `airflow dags test` has one)",
+            )
+        )
+    try:
+        return await sync_to_async(XCom.get_one)(
+            key=key,
+            dag_id=where["dag_id"],
+            task_id=where["task_id"],
+            run_id=where["run_id"],
+            map_index=where["map_index"],
+        )
+    except Exception as err:  # the supervisor or the XCom backend failed: the task decides
+        raise FuseError(
+            _xcom_lost(where, f"XCom {key!r} could not be read ({type(err).__name__}: {err})")
+        ) from err
+
+
+def _xcom_lost(where: CallsInXCom, why: str) -> str:
+    return (
+        f"FuseCallsTrigger cannot read the {int(where['calls']):,} call ids of task {where['task_id']!r} "
+        f"(run {where['run_id']!r}): {why}. Nothing was cancelled; the calls may still ring. A retry of "
+        "the task resumes its calls from the task state store (Airflow 3.3+) and tracks them again."
+    )
 
 
 def _give_up(at: float | None) -> dict[str, float]:

@@ -126,7 +126,8 @@ def test_a_chunk_whose_ids_cannot_be_stored_is_logged_pushed_and_named_in_the_er
         campaign().execute(context(store, ti))
     message = str(info.value)
     assert "chunk 2" in message and "503" in message and "504" in message and "queued" in message
-    assert ti.xcom == {"campaign_chunk_0": [[501, 2]], "campaign_chunk_1": [[503, 2]]}
+    ids = {key: value for key, value in ti.xcom.items() if not key.endswith("_rows")}
+    assert ids == {"campaign_chunk_0": [[501, 2]], "campaign_chunk_1": [[503, 2]]}
     assert "ids 503 to 504" in logged(capsys, caplog)
     assert m.call_count == 2, "the upload stopped at the chunk whose ids were not kept"
 

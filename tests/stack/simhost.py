@@ -6,11 +6,16 @@ simulators (one per scenario, each on its own fixed port, so that scenarios run 
 sharing faults or ledgers) and answers a small control API on a separate loopback port:
 
     GET  /health                  {"sims": {name: port}}
-    GET  /<name>/ledger           the ledger, as a list of JSON objects
+    GET  /<name>/ledger           the ledger, as a list of JSON objects; ``?endpoint=status&since=T``
+                                  keeps one endpoint's entries, those answered at or after real time T
     GET  /<name>/now              {"now": simulated Unix time}
+    GET  /<name>/calls            {call_id: [status, attempts]} now, of every call queued
     POST /<name>/faults           {"endpoint", "kind", "count", "fraction", "retry_after", "delay"}
     POST /<name>/clear_faults
-    POST /<name>/script           {"number", "outcome"}
+    POST /<name>/script           {"number", "outcome"}, or {"numbers": [...], "outcome"}
+    POST /<name>/hold | /release  stop the simulator's clock (every call stays where it is, however
+                                  long a test takes to get somewhere), then let it run again: each
+                                  call catches up at once with the time it missed
     POST /<name>/stop | /start    stop or restart the simulator on the same port (state and ledger kept)
     POST /<name>/outage           {"seconds"}: stop now, start again after that many seconds
 
@@ -31,16 +36,41 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_fuse.testing.simulator import DEFAULT_PASSWORD, FuseSimulator
+
+
+class HeldClock:
+    """The real clock, which a test can stop and let go (``FuseSimulator(clock=...)``).
+
+    Held, it reads the instant it was held; let go, real time again, so the simulated time it missed
+    passes at once. It never moves backwards.
+    """
+
+    def __init__(self) -> None:
+        self.held_at: float | None = None
+
+    def __call__(self) -> float:
+        held_at = self.held_at
+        return time.time() if held_at is None else held_at
+
+    def hold(self) -> None:
+        if self.held_at is None:
+            self.held_at = time.time()
+
+    def release(self) -> None:
+        self.held_at = None
 
 
 class SimHost:
     """Named simulators and what the control API does to them."""
 
     def __init__(self, ports: dict[str, int], speed: float, password: str) -> None:
+        self.clocks = {name: HeldClock() for name in ports}
         self.sims = {
-            name: FuseSimulator(speed=speed, port=port, password=password) for name, port in ports.items()
+            name: FuseSimulator(speed=speed, port=port, password=password, clock=self.clocks[name])
+            for name, port in ports.items()
         }
         self._lock = threading.Lock()
 
@@ -55,16 +85,24 @@ class SimHost:
 
     def handle(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         """Answer one control request: (HTTP status, JSON body)."""
-        parts = [p for p in path.split("/") if p]
+        url = urlsplit(path)
+        query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+        parts = [p for p in url.path.split("/") if p]
         if method == "GET" and parts == ["health"]:
             return 200, {"sims": {name: sim.port for name, sim in self.sims.items()}}
         if len(parts) != 2 or parts[0] not in self.sims:
             return 404, {"error": f"unknown control path {path!r}"}
-        sim, action = self.sims[parts[0]], parts[1]
+        name, action = parts
+        sim = self.sims[name]
         if method == "GET" and action == "ledger":
-            return 200, [dataclasses.asdict(entry) for entry in sim.ledger]
+            since = float(query.get("since", "-inf"))
+            entries = sim.requests(query["endpoint"]) if "endpoint" in query else sim.ledger
+            return 200, [dataclasses.asdict(entry) for entry in entries if entry.time >= since]
         if method == "GET" and action == "now":
             return 200, {"now": sim.now()}
+        if method == "GET" and action == "calls":
+            queued = sim.requests("queue") + sim.requests("bulk_queue")
+            return 200, {i: _state(sim, i) for i in sorted({i for entry in queued for i in entry.call_ids})}
         if method != "POST":
             return 405, {"error": "use POST"}
         if action == "faults":
@@ -72,7 +110,12 @@ class SimHost:
         elif action == "clear_faults":
             sim.faults.clear()
         elif action == "script":
-            sim.script(body["number"], body["outcome"])
+            for number in body.get("numbers") or [body["number"]]:
+                sim.script(number, body["outcome"])
+        elif action == "hold":
+            self.clocks[name].hold()
+        elif action == "release":
+            self.clocks[name].release()
         elif action == "stop":
             with self._lock:
                 sim.stop()
@@ -93,6 +136,12 @@ class SimHost:
         time.sleep(seconds)
         with self._lock:
             sim.start()
+
+
+def _state(sim: FuseSimulator, call_id: str) -> list[Any]:
+    """``[status, attempts]`` of a call now, as its status request would report them."""
+    last = sim.call(call_id).events_at(sim.now(call_id))[-1]
+    return [last.status, last.attempts]
 
 
 def _handler(host: SimHost) -> type[BaseHTTPRequestHandler]:

@@ -40,10 +40,13 @@ DEVELOPER_KEY = "sk-stack-SECRET-7f3a91"
 SIMHOST = Path(__file__).with_name("simhost.py")
 #: REST requests answered 5xx are tried this many times in all.
 REST_TRIES = 6
-#: Read timeout of one REST request: the api-server may first wait up to SQLITE_LOCK_WAIT for a lock,
-#: and a busy 2-core machine has answered after more than 15 s.
-SQLITE_LOCK_WAIT = 30
-REST_TIMEOUT = 3 * SQLITE_LOCK_WAIT
+#: How long a statement waits for SQLite's write lock. With both cores busy and sixteen tasks starting at
+#: once, writers have waited more than 30 s (SQLite's busy handler is not first come, first served).
+SQLITE_LOCK_WAIT = 60
+#: Read timeout of one REST request, and of a task's request to the execution API: longer than the lock
+#: wait, so that the api-server always answers first. A task whose start request timed out on its side
+#: while the api-server went on to start it was refused on retry, and Airflow left it queued for good.
+REST_TIMEOUT = 2 * SQLITE_LOCK_WAIT
 
 
 def free_ports(count: int) -> list[int]:
@@ -169,6 +172,16 @@ class SimControl:
     def script(self, number: str, outcome: str) -> None:
         self._post("script", {"number": number, "outcome": outcome})
 
+    def script_many(self, numbers: Iterable[str], outcome: str) -> None:
+        self._post("script", {"numbers": list(numbers), "outcome": outcome})
+
+    def hold(self) -> None:
+        """Stop the simulator's clock: every call stays as it is until :meth:`release`."""
+        self._post("hold")
+
+    def release(self) -> None:
+        self._post("release")
+
     def stop(self) -> None:
         self._post("stop")
 
@@ -178,10 +191,18 @@ class SimControl:
     def outage(self, seconds: float) -> None:
         self._post("outage", {"seconds": seconds})
 
-    def ledger(self, endpoint: str | None = None) -> list[dict[str, Any]]:
-        answer = self.session.get(self._url("ledger"), timeout=10)
+    def ledger(self, endpoint: str | None = None, since: float | None = None) -> list[dict[str, Any]]:
+        """The ledger; only ``endpoint``'s entries, and only those answered at or after ``since``."""
+        params = {k: v for k, v in (("endpoint", endpoint), ("since", since)) if v is not None}
+        answer = self.session.get(self._url("ledger"), params=params, timeout=60)
         answer.raise_for_status()
-        return [e for e in answer.json() if endpoint is None or e["endpoint"] == endpoint]
+        return list(answer.json())
+
+    def calls(self) -> dict[str, tuple[str, int]]:
+        """Every call queued, and its (status, attempts) now: what the simulator knows happened to it."""
+        answer = self.session.get(self._url("calls"), timeout=60)
+        answer.raise_for_status()
+        return {call_id: (state[0], state[1]) for call_id, state in answer.json().items()}
 
     def now(self) -> float:
         """The simulator's simulated Unix time."""
@@ -263,7 +284,14 @@ class CliSimulator:
 
 
 class AirflowStack:
-    """Scheduler, dag-processor, triggerer and api-server as separate processes; REST API access."""
+    """Scheduler, dag-processor, triggerer and api-server as separate processes; REST API access.
+
+    Subclasses change the topology and the database through :attr:`components`, :meth:`component_argv`,
+    :meth:`component_env`, :meth:`topology_env` and :meth:`prepare_database` (tests/cluster).
+    """
+
+    #: The processes started, by name; each is ``airflow <name>`` unless :meth:`component_argv` says otherwise.
+    components: tuple[str, ...] = COMPONENTS
 
     def __init__(self, home: Path, dag_sources: Iterable[Path], env: Mapping[str, str]) -> None:
         self.home = home
@@ -274,17 +302,31 @@ class AirflowStack:
                 shutil.copy(path, self.dags / path.name)
         (self.port,) = free_ports(1)
         self.url = f"http://127.0.0.1:{self.port}"
-        # SQLite with four writers: wait up to 30 s for a lock (Python's default, 5 s, gives "database is
-        # locked" on a loaded 2-core machine). Airflow puts AIRFLOW_HOME/config on sys.path.
-        (home / "config").mkdir(exist_ok=True)
-        (home / "config" / "airflow_local_settings.py").write_text(
-            f'connect_args = {{"timeout": {SQLITE_LOCK_WAIT}}}\n'
-            f'connect_args_async = {{"timeout": {SQLITE_LOCK_WAIT}}}\n'
-        )
+        (home / "config").mkdir(exist_ok=True)  # Airflow puts AIRFLOW_HOME/config on sys.path
         self.env = self._environment(env)
         self.groups: dict[str, ProcessGroup] = {}
         self.retired: list[ProcessGroup] = []
         self.api = _session()
+
+    def topology_env(self) -> dict[str, str]:
+        """Executor and database (over the timings of :meth:`_environment`): SQLite with four writers,
+        no connection pool, and a long wait for a lock (SQLITE_LOCK_WAIT)."""
+        # Python's default wait, 5 s, gives "database is locked" on a loaded 2-core machine.
+        (self.home / "config" / "airflow_local_settings.py").write_text(
+            f'connect_args = {{"timeout": {SQLITE_LOCK_WAIT}}}\n'
+            f'connect_args_async = {{"timeout": {SQLITE_LOCK_WAIT}}}\n'
+        )
+        return {
+            # What `airflow standalone` configures: LocalExecutor and SQLite (Airflow's default URL).
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # No connection pool: with its default 5 + 10 connections, sixteen task starts arriving at
+            # the api-server at once held every connection while waiting for one more, for the pool's
+            # 30 s, and Airflow then left those tasks waiting for their start for good. SQLite
+            # connections cost nothing to open.
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "airflow_local_settings.connect_args",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "airflow_local_settings.connect_args_async",
+        }
 
     def _environment(self, extra: Mapping[str, str]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
@@ -295,8 +337,7 @@ class AirflowStack:
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-                # What `airflow standalone` configures: LocalExecutor, SimpleAuthManager, SQLite.
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                # SimpleAuthManager with every user admin, as `airflow standalone` configures it.
                 "AIRFLOW__CORE__AUTH_MANAGER": (
                     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
                 ),
@@ -308,13 +349,8 @@ class AirflowStack:
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__API_AUTH__JWT_SECRET": "fuse-system-tests-jwt-secret-0123456789abcdef",
                 "AIRFLOW__CORE__FERNET_KEY": "",
-                # No connection pool: with its default 5 + 10 connections, sixteen task starts arriving at
-                # the api-server at once held every connection while waiting for one more, for the pool's
-                # 30 s, and Airflow then left those tasks waiting for their start for good. SQLite
-                # connections cost nothing to open.
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED": "False",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "airflow_local_settings.connect_args",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "airflow_local_settings.connect_args_async",
+                # Longer than any database lock wait: see REST_TIMEOUT.
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": str(REST_TIMEOUT),
                 # Fast enough for tests on a 2-core machine, still Airflow's own code paths.
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
@@ -328,6 +364,7 @@ class AirflowStack:
                 "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "16",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
+                **self.topology_env(),
             }
         )
         env.update(extra)
@@ -350,13 +387,8 @@ class AirflowStack:
             raise RuntimeError(
                 f"airflow db migrate failed:\n{migrate.stdout[-2000:]}{migrate.stderr[-3000:]}"
             )
-        # WAL, so that readers never block the writer: sixteen task starts at once (and the lock waits
-        # they would queue behind readers) no longer stall every component on a loaded 2-core machine.
-        with contextlib.closing(sqlite3.connect(self.home / "airflow.db")) as db:
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode != "wal":
-            raise RuntimeError(f"SQLite refused the WAL journal mode ({mode})")
-        for name in COMPONENTS:
+        self.prepare_database()
+        for name in self.components:
             self.start_component(name)
         remaining = timeout - (time.monotonic() - started)
         wait_for(
@@ -364,9 +396,27 @@ class AirflowStack:
         )
         wait_for("scheduler, dag-processor and triggerer to be healthy", self.healthy, timeout)
 
+    def prepare_database(self) -> None:
+        """After the migration: SQLite's WAL journal, so that readers never block the writer.
+
+        Sixteen task starts at once (and the lock waits they would queue behind readers) no longer
+        stall every component on a loaded 2-core machine.
+        """
+        with contextlib.closing(sqlite3.connect(self.home / "airflow.db")) as db:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise RuntimeError(f"SQLite refused the WAL journal mode ({mode})")
+
+    def component_argv(self, name: str) -> list[str]:
+        return [str(BIN / "airflow"), name]
+
+    def component_env(self, name: str) -> dict[str, str]:
+        """What one component's environment adds to :attr:`env`."""
+        return {}
+
     def start_component(self, name: str) -> ProcessGroup:
-        argv = [str(BIN / "airflow"), name]
-        group = ProcessGroup(name, argv, self.env, self.home / f"{name}.log", self.home)
+        env = {**self.env, **self.component_env(name)}
+        group = ProcessGroup(name, self.component_argv(name), env, self.home / f"{name}.log", self.home)
         self.groups[name] = group
         return group
 
@@ -380,7 +430,11 @@ class AirflowStack:
         return pids
 
     def stop(self) -> None:
-        for group in [*self.groups.values(), *self.retired]:
+        groups = [*self.groups.values(), *self.retired]
+        for group in groups:  # all asked at once, so that they shut down side by side
+            if group.alive():
+                group.kill(signal.SIGTERM)
+        for group in groups:
             group.stop()
         self.sweep()
 
@@ -462,9 +516,11 @@ class AirflowStack:
         answer = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")
         return sorted(answer["task_instances"], key=lambda t: t["try_number"])
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+    def xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
+    ) -> Any:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
-        return self.get(path, deserialize=True)["value"]
+        return self.get(path, deserialize=True, map_index=map_index)["value"]
 
     def state_store(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
         """The task state store entries of a task instance (Airflow 3.3+)."""

@@ -52,6 +52,14 @@ SLACK = 5.0
 #: Airflow's own share after a wait gives up: resuming a deferred task in a worker, then recording the
 #: failure (about 1 s and 5 s measured on a loaded 2-core machine).
 AIRFLOW_ALLOWANCE = 15.0
+#: How long the batch's sixteen scenarios may take to reach their arming points: starting sixteen task
+#: processes at once took 50 s on a quiet 2-core machine and more than 120 s with both cores kept busy.
+ARMING_TIMEOUT = 400
+#: status_lag: the call ends this many seconds after it is queued, and its status is unreadable for
+#: STATUS_LAG seconds from the moment its task defers. The call must end inside that lag, so the task may
+#: take up to 30 s from queueing to deferring (a few seconds on a quiet machine, over 8 on a busy one).
+STATUS_LAG_CALL_ENDS = 30
+STATUS_LAG = 40
 NAMES = [name for name in (*SCENARIOS, *CAMPAIGNS, *NOTIFIERS) if name != "cli"]  # each on its own simulator
 BATCH = [name for name in NAMES if name != "crash_triggerer"]
 
@@ -188,7 +196,10 @@ def arming_steps(stack: AirflowStack, runs: dict[str, Run]) -> dict[str, list[St
                 state_is("status_lag", "deferred"),
                 note("status_lag", "lag", lambda: sim["status_lag"].inject("status", "503", fraction=1.0)),
             ),
-            (after("status_lag", "lag", 12), note("status_lag", "caught_up", sim["status_lag"].clear_faults)),
+            (
+                after("status_lag", "lag", STATUS_LAG),
+                note("status_lag", "caught_up", sim["status_lag"].clear_faults),
+            ),
         ],
         "unreachable_queue": [
             (
@@ -274,7 +285,7 @@ def runs(stack: AirflowStack, simhost: SimHostProcess) -> dict[str, Run]:
         sims[name].inject("bulk_queue", "slow", count=1, delay=0.01)
         sims[name].inject("bulk_queue", "429", count=1, retry_after=30)
     conf = {
-        "status_lag": answers_after(sims["status_lag"], 8),
+        "status_lag": answers_after(sims["status_lag"], STATUS_LAG_CALL_ENDS),
         "unreachable_wait": answers_after(sims["unreachable_wait"], 12),
         "deadline_deferred": {"start": pending(sims["deadline_deferred"], 86_400)},
         "deadline_worker": {"start": pending(sims["deadline_worker"], 86_400)},
@@ -282,7 +293,7 @@ def runs(stack: AirflowStack, simhost: SimHostProcess) -> dict[str, Run]:
         "crash_worker": answers_after(sims["crash_worker"], 45),
     }
     batch = {name: Run(name, stack.trigger(dag_id(name), conf.get(name)), sims[name]) for name in BATCH}
-    arm(arming_steps(stack, batch), timeout=120)
+    arm(arming_steps(stack, batch), timeout=ARMING_TIMEOUT)
     return batch
 
 

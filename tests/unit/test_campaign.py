@@ -10,9 +10,13 @@ import pytest
 
 from airflow_provider_fuse import protocol
 from airflow_provider_fuse.campaign import (
+    MAX_CALLS_IN_RESULT,
     MAX_ROWS_IN_MESSAGE,
+    MAX_SKIPPED_IN_RESULT,
     CampaignCall,
+    CampaignPlan,
     CampaignResult,
+    QueuedChunk,
     RowError,
     chunk_size_setting,
     pack_ids,
@@ -240,28 +244,25 @@ def test_bulk_csv_of_a_chunk_has_the_assumed_layout() -> None:
 
 def test_calls_are_put_back_in_row_order_after_the_zone_groups() -> None:
     rows = [{"phone_number": n} for n in (BOSTON, FRISCO, "+16175550111")]
-    result = plan(rows, calling_hours="08:00-21:00")
-    assert result.calls_in_row_order([["b1", "b3"], ["f2"]]) == [(1, "b1"), (2, "f2"), (3, "b3")]
-    queued = result.queued(result.calls_in_row_order([["11", "12"], ["13"]]))
-    assert queued == {
+    result = plan(rows, calling_hours="08:00-21:00")  # chunks: Boston rows 1 and 3, then row 2
+    chunks = result.queued_chunks([["b1", "b3"], ["f2"]])
+    assert [c.call_id for c in result.result_queued(chunks).calls] == ["b1", "f2", "b3"]
+    assert [CampaignPlan.chunk_calls(chunk)["rows"] for chunk in result.chunks] == [["1", "3"], ["2"]]
+    assert result.queued() == {
         "rows": 3,
-        "call_ids": ["11", "13", "12"],
-        "call_rows": [[1, 3]],
+        "chunks": 2,
+        "untracked_chunks": [],
         "skipped": [],
         "skipped_count": 0,
-        "untracked": [],
     }
 
 
 def test_rows_of_a_chunk_queued_without_ids_are_untracked_in_row_order() -> None:
     rows = [{"phone_number": n} for n in (BOSTON, FRISCO, "+16175550111")]
     result = plan(rows, calling_hours="08:00-21:00")  # chunks: Boston rows 1 and 3, then row 2
-    chunk_ids = [None, ["13"]]
-    assert result.calls_in_row_order(chunk_ids) == [(2, "13")]
-    assert result.untracked_rows(chunk_ids) == [1, 3]
-    queued = result.queued(result.calls_in_row_order(chunk_ids), result.untracked_rows(chunk_ids))
-    assert queued["untracked"] == [[1, "+16***101"], [3, "+16***111"]]
-    done = CampaignResult.tracked([["13", "failed", 1, "16***002"]], queued)
+    chunks = result.queued_chunks([None, ["13"]])
+    queued = result.queued([0])
+    done = CampaignResult.tracked([["13", "failed", 1, "16***002"]], queued, chunks=chunks)
     assert [(c.row, c.call_id, c.status) for c in done.calls] == [
         (1, None, "untracked"),
         (2, "13", "failed"),
@@ -375,3 +376,53 @@ def test_fingerprints_are_keyed_by_the_secret() -> None:
     assert fingerprints(None) == fingerprints(None) != fingerprints("dk-1")  # a key of this process
     chunk = plan_campaign(rows, {}, chunk_size=2, secret="dk-1", now=NOW).chunks[0]
     assert "dk-1" not in repr(chunk) and repr(chunk.key) not in repr(chunk)
+
+
+def hundred_thousand_calls(call_id: Any = str) -> tuple[CampaignResult, list[int]]:
+    """100,000 queued calls in 20 uploads, every third failed; returns the result and the failed rows."""
+    chunks, states, failed = [], {}, []
+    for first in range(1, 100_001, 5000):
+        rows = list(range(first, first + 5000))
+        ids = [call_id(90_000_000 + 7 * row) for row in rows]
+        chunks.append(QueuedChunk(ids, rows, ["+16***" + f"{row % 1000:03d}" for row in rows]))
+        for row, each in zip(rows, ids, strict=True):
+            status = "failed" if row % 3 == 0 else "completed"
+            states[each] = [each, status, 3, None]
+            if status == "failed":
+                failed.append(row)
+    queued = {"rows": 100_000, "chunks": 20, "untracked_chunks": [], "skipped": [], "skipped_count": 0}
+    return CampaignResult.tracked(list(states.values()), queued, chunks=chunks), failed
+
+
+def test_the_result_of_100000_calls_stays_under_one_megabyte_listing_the_first_calls_not_reached() -> None:
+    result, failed = hundred_thousand_calls()
+    value = result.to_xcom()
+    assert len(json.dumps(value)) < 1_000_000
+    assert value["truncated"] is True and value["calls_count"] == 100_000
+    assert [call[1] for call in value["calls"]] == failed[:MAX_CALLS_IN_RESULT]
+    assert {call[3] for call in value["calls"]} == {"failed"}
+    assert value["totals"] == {"completed": 100_000 - len(failed), "failed": len(failed)}
+    assert value["completed_ratio"] == round(1 - len(failed) / 100_000, 4) and value["finished"] is True
+    back = CampaignResult.from_xcom(json.loads(json.dumps(value)))
+    assert back.truncated and back.totals == result.totals and back.describe() == result.describe()
+    assert back.completed_ratio == result.completed_ratio and back.finished and back.call_count == 100_000
+    assert [call.row for call in back.not_reached] == failed[:MAX_CALLS_IN_RESULT] and back.reached == []
+    assert back.to_xcom() == value  # a listed result is listed the same again
+
+
+def test_the_result_stays_under_one_megabyte_with_the_longest_ids_and_a_thousand_skipped_rows() -> None:
+    result, _ = hundred_thousand_calls(lambda n: f"{n:064d}")  # Fuse call ids are at most 64 characters
+    skipped = tuple(
+        RowError(n, "phone_number", "Invalid phone_number: +1617***12. " + "x" * 150) for n in range(5000)
+    )
+    value = CampaignResult(result.rows, result.calls, skipped, unknown_statuses=("ringing",)).to_xcom()
+    assert len(value["calls"]) == MAX_CALLS_IN_RESULT and len(value["skipped"]) == MAX_SKIPPED_IN_RESULT
+    assert len(json.dumps(value)) < 1_000_000
+
+
+def test_up_to_the_cap_every_call_is_listed_as_before() -> None:
+    result, _ = hundred_thousand_calls()
+    some = CampaignResult(10, result.calls[:MAX_CALLS_IN_RESULT])
+    value = some.to_xcom()
+    assert value["truncated"] is False and len(value["calls"]) == value["calls_count"] == MAX_CALLS_IN_RESULT
+    assert CampaignResult.from_xcom(value) == some

@@ -31,6 +31,7 @@ PROVIDER_MODULES = [
         "operators.fuse",
         "phone",
         "protocol",
+        "result_file",
         "resume",
         "sensors.fuse",
         "triggers.fuse",
@@ -63,8 +64,8 @@ def test_models_and_campaign_do_not_hand_out_error_classes(module: object) -> No
 @pytest.mark.parametrize(
     ("record", "produced"),
     [
-        (campaign.CampaignQueued, lambda plan: plan.queued([(1, "10")])),
-        (campaign.CampaignXCom, lambda plan: plan.result_queued([(1, "10")]).to_xcom()),
+        (campaign.CampaignQueued, lambda plan: plan.queued([0])),
+        (campaign.CampaignXCom, lambda plan: plan.result_queued(plan.queued_chunks([["10"]])).to_xcom()),
     ],
 )
 def test_campaign_records_have_exactly_the_keys_their_types_declare(record: type, produced: object) -> None:

@@ -27,7 +27,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "queue_slow": {"deferrable": False, "timeout": 90, "retries": 1},
     "queue_drop": {"deferrable": True, "timeout": 90, "retries": 1},
     "queue_malformed": {"deferrable": False, "timeout": 90, "retries": 1},
-    "status_lag": {"deferrable": True, "timeout": 90},
+    "status_lag": {"deferrable": True, "timeout": 180},
     "unreachable_queue": {"deferrable": True, "timeout": 90, "retries": 2},
     "unreachable_wait": {"deferrable": True, "timeout": 90},
     "deadline_deferred": {"deferrable": True, "timeout": 8},

@@ -30,7 +30,7 @@ from airflow_provider_fuse.resume import CHUNK_KEY, CHUNK_SENT_KEY
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
 from tests.conftest import FUSE_URL, HANG, within
-from tests.support import FakeStore, context, logged, rendered
+from tests.support import FakeStore, context, logged, rendered, serve_xcom
 
 BULK_URL = f"{FUSE_URL}/apps/11/22/bulk_queue"
 
@@ -92,6 +92,7 @@ def test_every_campaign_field_is_templated_and_renders_and_calls_render_as_json(
         "skip_invalid": True,
         "allow_duplicates": True,
         "min_completed_ratio": 0.8,
+        "result_path": "s3://aws_default@results/2026-12-01.csv",
         "fuse_conn_id": "fuse_eu",
     }
     assert rendered(operator([]), values) == {name: str(value) for name, value in values.items()}
@@ -183,7 +184,12 @@ def test_rows_go_out_in_chunks_and_the_result_follows_the_rows(sim: FuseSimulato
     assert [call[1] for call in result["calls"]] == list(range(1, 26))
     assert sorted(store.data) == [CHUNK_KEY.format(index=i) for i in range(3)]
     assert store.data[CHUNK_KEY.format(index=2)]["call_ids"] == [str(n) for n in range(21, 26)]
-    assert ctx["ti"].xcom[QUEUED_XCOM_KEY]["call_ids"] == [[1, 25]]
+    assert ctx["ti"].xcom[QUEUED_XCOM_KEY]["chunks"] == 3
+    assert ctx["ti"].xcom["campaign_chunk_2"] == [[21, 5]]
+    assert ctx["ti"].xcom["campaign_chunk_2_rows"] == {
+        "rows": [[21, 5]],
+        "phones": ["+16***120", "+16***121", "+16***122", "+16***123", "+16***124"],
+    }
     assert len(sim.requests("status")) <= 3 * 25
 
 
@@ -323,6 +329,23 @@ def test_by_default_people_not_answering_do_not_fail_the_task(
     assert "No call of the campaign completed" in logged(capsys, caplog)
 
 
+def test_past_the_cap_the_result_lists_the_calls_not_reached_and_says_so(
+    sim: FuseSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr("airflow_provider_fuse.campaign.MAX_CALLS_IN_RESULT", 2)
+    sim.script("+16175550101", "reject")
+    sim.script("+16175550103", "reject")
+    sim.script("+16175550104", "reject")
+    result = operator(numbers(5)).execute(context(FakeStore()))
+    assert result["truncated"] is True and result["calls_count"] == 5
+    assert [(c[1], c[3]) for c in result["calls"]] == [(2, "rejected"), (4, "rejected")]
+    assert result["totals"] == {"completed": 2, "rejected": 3} and result["completed_ratio"] == 0.4
+    assert "The result lists 2 of the 5 calls" in logged(capsys, caplog)
+
+
 def test_the_deadline_fails_the_task_and_cancels_nothing(sim: FuseSimulator) -> None:
     ctx = context(FakeStore())
     with pytest.raises(FuseWaitTimeout, match="2 of 2 Fuse calls had not ended") as info:
@@ -332,7 +355,9 @@ def test_the_deadline_fails_the_task_and_cancels_nothing(sim: FuseSimulator) -> 
     assert sim.requests("cancel") == [] and sim.requests("status") == []  # not polled before their start
 
 
-def test_deferrable_hands_every_call_to_one_trigger_and_concludes_from_its_event(sim: FuseSimulator) -> None:
+def test_deferrable_hands_every_call_to_one_trigger_and_concludes_from_its_event(
+    sim: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sim.script("+16175550101", "never")
     calls = numbers(3, first=100)
     ctx = context(FakeStore())
@@ -342,17 +367,20 @@ def test_deferrable_hands_every_call_to_one_trigger_and_concludes_from_its_event
     deferred_at = time.time()
     trigger = info.value.trigger
     assert isinstance(trigger, FuseCallsTrigger) and info.value.method_name == "execute_complete"
-    assert trigger.call_ids == ["1", "2", "3"] and trigger.not_before == []
+    assert trigger.call_ids == [] and trigger.call_ids_in_xcom is not None  # the ids are in XCom
     assert (trigger.poll_interval, trigger.max_requests_per_second) == (0.05, 25)
     # The task's timeout (30 s) counts from the end of the uploads, so it lies between these two.
     assert queued_at + 30 <= trigger.deadline <= deferred_at + 30 and info.value.timeout is None
-    assert ctx["ti"].xcom[QUEUED_XCOM_KEY]["call_rows"] == [[1, 3]]
+    assert ctx["ti"].xcom[QUEUED_XCOM_KEY]["chunks"] == 1
+    read = serve_xcom(monkeypatch, ctx["ti"])
+    rebuilt = FuseCallsTrigger(**trigger.serialize()[1])  # as the triggerer does
 
     async def wait() -> dict[str, Any]:
-        (event,) = [event.payload async for event in trigger.run()]
+        (event,) = [event.payload async for event in rebuilt.run()]
         return event
 
     event = asyncio.run(within(HANG, wait(), "FuseCallsTrigger"))
+    assert read == ["campaign_chunk_0"] and rebuilt.call_ids == ["1", "2", "3"]
     result = operator(calls, deferrable=True).execute_complete(ctx, event)
     assert result["totals"] == {"completed": 2, "failed": 1}
     assert [(c[0], c[1], c[3]) for c in result["calls"]] == [
@@ -362,13 +390,24 @@ def test_deferrable_hands_every_call_to_one_trigger_and_concludes_from_its_event
     ]
 
 
-def test_calls_starting_later_are_handed_to_the_trigger_with_their_start(sim: FuseSimulator) -> None:
+def test_calls_starting_later_are_handed_to_the_trigger_with_their_start(
+    sim: FuseSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = context(FakeStore())
     with pytest.raises(TaskDeferred) as info:
-        operator(numbers(2), start_timestamp=timedelta(hours=1), deferrable=True).execute(
-            context(FakeStore())
-        )
-    ((start, ids),) = info.value.trigger.not_before
-    assert ids == ["1", "2"] and start == int(sim.requests("bulk_queue")[0].form[protocol.START_TIMESTAMP])
+        operator(numbers(2), start_timestamp=timedelta(hours=1), deferrable=True, timeout=0.5).execute(ctx)
+    trigger = info.value.trigger
+    ((start, indexes),) = trigger.call_ids_in_xcom["starts"]
+    assert indexes == ["0"] and start == int(sim.requests("bulk_queue")[0].form[protocol.START_TIMESTAMP])
+    serve_xcom(monkeypatch, ctx["ti"])
+
+    async def wait() -> dict[str, Any]:
+        (event,) = [event.payload async for event in trigger.run()]
+        return event
+
+    event = asyncio.run(within(HANG, wait(), "FuseCallsTrigger"))
+    assert trigger.not_before == [(start, ["1", "2"])] and event["status"] == "timeout"
+    assert sim.requests("status") == []  # not polled before their start
 
 
 @pytest.mark.usefixtures("fuse_conn")

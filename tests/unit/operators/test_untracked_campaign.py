@@ -89,7 +89,11 @@ def test_tracked_and_untracked_chunks_in_one_campaign(monkeypatch: pytest.Monkey
         assert result["completed_ratio"] == 1.0  # of the tracked calls: the policy holds
         assert [c[3] for c in result["calls"]] == [UNTRACKED, UNTRACKED, "completed"]
         assert {entry.call_ids[0] for entry in sim.requests("status")} == {"3"}
-        assert ctx["ti"].xcom[QUEUED_XCOM_KEY]["untracked"] == [[1, "+16***100"], [2, "+16***101"]]
+        assert ctx["ti"].xcom[QUEUED_XCOM_KEY]["untracked_chunks"] == [0]
+        assert ctx["ti"].xcom["campaign_chunk_0_rows"] == {
+            "rows": [[1, 2]],
+            "phones": ["+16***100", "+16***101"],
+        }
         assert "2 more queued without tracking" in CampaignResult.from_xcom(result).describe()
 
 
