@@ -17,7 +17,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
 from airflow_provider_fuse.fields import CALL_FIELDS, OPTION_FIELDS
-from airflow_provider_fuse.links import CALL_ID_XCOM_KEY, FuseCallLink
+from airflow_provider_fuse.links import CALL_ID_XCOM_KEY, FuseCallLink, FuseCampaignLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -352,6 +352,7 @@ class QueueCallsOperator(BaseOperator):
         "fuse_conn_id",
     )
     template_fields_renderers = {"calls": "json"}
+    operator_extra_links = (FuseCampaignLink(),)
     ui_color = "#e8f1fb"
 
     def __init__(

@@ -22,16 +22,18 @@ _REDACTED = CALLBACKS_PATH + "***"
 
 
 def create_app() -> FastAPI:
+    from airflow_provider_fuse.plugins import pages
     from airflow_provider_fuse.plugins.routes import router
 
     app = FastAPI(
         title="Airflow provider for Plum Fuse",
-        description="Fuse's result callbacks in.",
+        description="Fuse's result callbacks in; the pages of call and campaign tasks.",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
     app.include_router(router)
+    app.include_router(pages.router)
     app.add_middleware(RedactCallbackTokens)
     return app
 

@@ -14,7 +14,16 @@ try:  # Airflow 3.2+: the Task SDK's class, so a task process does not import Ai
 except ImportError:  # Airflow 3.1
     from airflow.plugins_manager import AirflowPlugin  # type: ignore[assignment]
 
-from airflow_provider_fuse.plugins import PLUGIN_URL_PREFIX
+from airflow_provider_fuse.plugins import PLUGIN_URL_PREFIX, TASK_PAGE_HREF
+
+#: The task page as a tab of every task instance in Airflow's UI (3.1+), framed at ``plugin/fuse``;
+#: the href is relative, so it resolves against ``[api] base_url`` (a path prefix included).
+TASK_PAGE_VIEW = {
+    "name": "Fuse",
+    "href": TASK_PAGE_HREF,
+    "destination": "task_instance",
+    "url_route": "fuse",
+}
 
 
 @cache
@@ -25,9 +34,10 @@ def _fastapi_apps() -> list[dict[str, Any]]:
 
 
 class FusePlugin(AirflowPlugin):
-    """Mounts the Fuse app under ``/fuse`` in the API server (see docs/callbacks.md)."""
+    """Mounts the Fuse app under ``/fuse`` in the API server (docs/callbacks.md, docs/pages.md)."""
 
     name = "fuse"
+    external_views = [TASK_PAGE_VIEW]
 
     @property
     def fastapi_apps(self) -> list[dict[str, Any]]:  # type: ignore[override]
