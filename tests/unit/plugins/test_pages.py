@@ -278,3 +278,20 @@ def test_the_route_requires_airflow_login_and_dag_access() -> None:
     answer = TestClient(create_app()).get("/tasks/d/r/t/-1")
     assert answer.status_code == 401
     assert "16***" not in answer.text
+
+
+def test_the_plugin_registers_the_page_as_a_task_instance_view_of_airflows_ui() -> None:
+    """A relative href: Airflow's UI resolves it against [api] base_url and frames it at plugin/fuse."""
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    from airflow_provider_fuse.plugins.fuse import FusePlugin
+
+    (view,) = FusePlugin.external_views
+    assert view == {
+        "name": "Fuse",
+        "href": TASK_PAGE_HREF,
+        "destination": "task_instance",
+        "url_route": "fuse",
+    }
+    assert ExternalViewResponse.model_validate(view).destination == "task_instance"
+    assert not view["href"].startswith(("/", "http"))
