@@ -18,7 +18,10 @@ TASK_PAGES_ROUTE = "/tasks"
 TASK_PAGE_ROUTE = TASK_PAGES_ROUTE + "/{dag_id}/{run_id}/{task_id}/{map_index}"
 #: The page's address relative to ``[api] base_url`` (no leading slash, so it resolves under a path
 #: prefix too), with the placeholders Airflow's UI fills in for a ``task_instance`` external view.
-TASK_PAGE_HREF = f"{PLUGIN_URL_PREFIX[1:]}{TASK_PAGES_ROUTE}/{{DAG_ID}}/{{RUN_ID}}/{{TASK_ID}}/{{MAP_INDEX}}"
+UNFILLED_MAP_INDEX = "{MAP_INDEX}"  # what the UI leaves in the href of a task that is not mapped
+TASK_PAGE_HREF = (
+    f"{PLUGIN_URL_PREFIX[1:]}{TASK_PAGES_ROUTE}/{{DAG_ID}}/{{RUN_ID}}/{{TASK_ID}}/{UNFILLED_MAP_INDEX}"
+)
 
 
 def task_page_path(dag_id: str, run_id: str, task_id: str, map_index: int | None) -> str:

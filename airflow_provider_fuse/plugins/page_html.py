@@ -58,9 +58,9 @@ def render(view: View) -> str:
     return _empty_page(view)
 
 
-def missing_page(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+def missing_page(dag_id: str, run_id: str, task_id: str, map_index: str) -> str:
     """The page of a task instance the database does not have (a wrong link, a deleted run)."""
-    where = _where(dag_id, run_id, task_id, map_index)
+    where = f"DAG {dag_id} · run {run_id} · task {task_id} [{map_index}]"
     body = "<p>Airflow has no such task instance: the run may have been deleted, or the link is wrong.</p>"
     return _document("No such task instance", where, body)
 
@@ -140,12 +140,8 @@ def _document(title: str, where: str, body: str) -> str:
 
 
 def _task_where(task: TaskRef) -> str:
-    return _where(task.dag_id, task.run_id, task.task_id, task.map_index)
-
-
-def _where(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
-    index = f" [{map_index}]" if map_index >= 0 else ""
-    return f"DAG {dag_id} · run {run_id} · task {task_id}{index}"
+    index = f" [{task.map_index}]" if task.map_index >= 0 else ""
+    return f"DAG {task.dag_id} · run {task.run_id} · task {task.task_id}{index}"
 
 
 def _state(task: TaskRef) -> str:

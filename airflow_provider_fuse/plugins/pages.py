@@ -3,7 +3,7 @@
 Behind Airflow's own login and authorization, like the REST API's task instance routes: no token
 gives 401, a user who may not read that DAG's task instances gets 403 (the auth manager decides,
 through ``requires_access_dag``), before anything is read. ``map_index`` is ``-1`` for a task that is
-not mapped. The page is read from the metadata database in the API server (the task instance and its
+not mapped (Airflow's UI leaves ``{MAP_INDEX}`` unfilled in the Fuse tab of such a task: the same). The page is read from the metadata database in the API server (the task instance and its
 XComs) and never holds a secret: the values were masked when the tasks pushed them.
 """
 
@@ -17,7 +17,7 @@ from airflow.api_fastapi.core_api.security import requires_access_dag
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from airflow_provider_fuse.plugins import TASK_PAGE_ROUTE
+from airflow_provider_fuse.plugins import TASK_PAGE_ROUTE, UNFILLED_MAP_INDEX
 from airflow_provider_fuse.plugins.page_data import TaskRef, build_view
 from airflow_provider_fuse.plugins.page_html import SECURITY_HEADERS, missing_page, render
 
@@ -35,14 +35,25 @@ _UNREAD_PREFIXES = ("campaign_chunk_", "fuse_callback_seen_")
     response_class=HTMLResponse,
     dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE))],
 )
-def task_page(dag_id: str, run_id: str, task_id: str, map_index: int, session: SessionDep) -> HTMLResponse:
+def task_page(dag_id: str, run_id: str, task_id: str, map_index: str, session: SessionDep) -> HTMLResponse:
     """The call page or the campaign page of one task instance (404 when it does not exist)."""
-    task = _task_instance(session, dag_id, run_id, task_id, map_index)
+    index = parse_map_index(map_index)
+    task = None if index is None else _task_instance(session, dag_id, run_id, task_id, index)
     if task is None:
         html = missing_page(dag_id, run_id, task_id, map_index)
         return HTMLResponse(html, status_code=404, headers=SECURITY_HEADERS)
     view = build_view(task, _xcoms(session, task))
     return HTMLResponse(render(view), headers=SECURITY_HEADERS)
+
+
+def parse_map_index(text: str) -> int | None:
+    """``-1``, ``3``; the placeholder the UI leaves unfilled on a task that is not mapped means -1."""
+    if text == UNFILLED_MAP_INDEX:
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def _task_instance(

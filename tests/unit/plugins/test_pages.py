@@ -256,11 +256,17 @@ def test_the_route_answers_html_with_the_security_headers(monkeypatch: pytest.Mo
         pages, "_task_instance", lambda session, *where: ref if where == ("d", "r", "t", -1) else None
     )
     monkeypatch.setattr(pages, "_xcoms", lambda session, task: {"return_value": call_details()})
-    found = pages.task_page("d", "r", "t", -1, session=None)  # type: ignore[arg-type]
+    found = pages.task_page("d", "r", "t", "-1", session=None)  # type: ignore[arg-type]
     assert found.status_code == 200 and "16***123" in bytes(found.body).decode()
-    missing = pages.task_page("d", "r", "other", -1, session=None)  # type: ignore[arg-type]
-    assert missing.status_code == 404 and "no such task instance" in bytes(missing.body).decode()
-    for answer in (found, missing):
+    # The UI's Fuse tab of a task that is not mapped leaves the placeholder unfilled: the same page.
+    unfilled = pages.task_page("d", "r", "t", "{MAP_INDEX}", session=None)  # type: ignore[arg-type]
+    assert bytes(unfilled.body) == bytes(found.body)
+    missing = pages.task_page("d", "r", "other", "-1", session=None)  # type: ignore[arg-type]
+    not_an_index = pages.task_page("d", "r", "t", "<b>x</b>", session=None)  # type: ignore[arg-type]
+    for refused in (missing, not_an_index):
+        assert refused.status_code == 404 and "no such task instance" in bytes(refused.body).decode()
+    assert "<b>" not in bytes(not_an_index.body).decode()
+    for answer in (found, unfilled, missing, not_an_index):
         assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
         assert answer.headers["content-type"].startswith("text/html")
 
