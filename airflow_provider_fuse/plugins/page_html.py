@@ -200,7 +200,7 @@ def _not_reached(calls: Sequence[CampaignCall], truncated: bool) -> str:
         return _note("Every tracked call listed was reached.")
     rows = "".join(
         f'<tr><td class="n">{call.row}</td><td>{escape(mask_phone(call.phone) if call.phone else "")}</td>'
-        f'<td>{_status(call.status)}</td><td class="n">{escape(str(call.attempts or ""))}</td>'
+        f'<td>{_status(call.status)}</td><td class="n">{escape("" if call.attempts is None else str(call.attempts))}</td>'
         f"<td>{escape(call.call_id or '')}</td></tr>"
         for call in calls[:MAX_ROWS_SHOWN]
     )

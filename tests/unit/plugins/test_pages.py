@@ -137,7 +137,9 @@ def test_a_campaign_shows_totals_a_chart_of_calls_ended_and_the_rows_not_reached
     (points,) = re.findall(r'<polyline[^>]* points="([^"]+)"', html)
     assert len(points.split()) == 1 + 2 * 3  # a step per call ended
     assert "3 calls ended between 2026-11-30 09:00:00 UTC and 2026-11-30 09:02:00 UTC" in html
-    not_reached = visible_text(html[html.index("Rows not reached") :])
+    not_reached = html[html.index("Rows not reached") :]
+    assert '<td class="n">0</td><td>c4</td>' in not_reached  # no attempt is 0, not blank
+    not_reached = visible_text(not_reached)
     assert "c2" in not_reached and "c4" in not_reached
     assert "c1" not in not_reached and "c3" not in not_reached
 
@@ -210,7 +212,7 @@ def test_hostile_values_are_escaped_everywhere_they_appear() -> None:
         "phone_number": HOSTILE,
     }
     call = render(build_view(task(**where), {"return_value": details, "call_id": HOSTILE}))
-    bad = CampaignCall(HOSTILE, 1, HOSTILE, HOSTILE, None)
+    bad = CampaignCall(HOSTILE, 1, HOSTILE, HOSTILE, HOSTILE)  # type: ignore[arg-type]
     value = CampaignResult(rows=1, calls=(bad,)).to_xcom()
     campaign = render(build_view(task("QueueCallsOperator", **where), {"return_value": value}))
     for html in (call, campaign):
