@@ -204,6 +204,26 @@ def ended_before_deferring(
     return outcome(details) if isinstance(details, CallDetails) and details.is_terminal else None
 
 
+@dataclass(frozen=True)
+class Callbacks:
+    """A wait on calls whose ``result_url`` is Airflow's: whose record to read (``ti``, the task
+    instance the callbacks name), and until when (Unix time) to rely on it alone, asking Fuse nothing."""
+
+    ti: Any
+    until: float
+
+    def relied_on(self, now: float) -> bool:
+        return now < self.until
+
+    def pause(self, seconds: float, now: float) -> float:
+        """``seconds``, cut so that the first status request is not later than ``until``."""
+        return min(seconds, max(0.0, self.until - now)) if self.relied_on(now) else seconds
+
+
+def reported_message(call_id: str, status: str) -> str:
+    return f"Fuse reported call {call_id} {status!r} through its result_url callback (no status request)."
+
+
 def wait_in_worker(
     task: Any,
     hook: FuseHook,
@@ -211,16 +231,29 @@ def wait_in_worker(
     poll_interval: float,
     deadline: float | None,
     give_up_unknown: float | None = None,
+    callbacks: Callbacks | None = None,
 ) -> CallDetailsDict:
     """Poll in the worker until the call is terminal or the deadline passes (the sync twin of the trigger).
 
     A call reporting only unknown statuses at ``give_up_unknown`` ends ``unknown`` (:class:`UnknownStatuses`).
+    With ``callbacks``, the record of callbacks is read before each status request, and Fuse is asked
+    nothing until ``callbacks.until``.
     """
     details: CallDetails | None = None
     last_status = None
     unknown = UnknownStatuses(give_up_unknown, task.log)
     while True:
-        found = poll_once(hook, call_id, task.log, deadline)
+        if callbacks is not None:
+            import asyncio
+
+            from airflow_provider_fuse.callbacks import reported_outcome
+
+            reported = asyncio.run(reported_outcome(callbacks.ti, call_id, task.log))
+            if reported is not None:
+                task.log.info(reported_message(call_id, reported.status))
+                return outcome(reported)
+        relying = callbacks is not None and callbacks.relied_on(time.time())
+        found = None if relying else poll_once(hook, call_id, task.log, deadline)
         if isinstance(found, CallDetails):
             details = found
             if details.status != last_status:
@@ -234,7 +267,8 @@ def wait_in_worker(
         if deadline is not None and time.time() >= deadline:
             raise FuseWaitTimeout(timeout_message(call_id, details, deadline))
         error = found if isinstance(found, FuseError) else None
-        time.sleep(pause_before_next_poll(poll_interval, error, deadline))
+        pause = pause_before_next_poll(poll_interval, error, deadline)
+        time.sleep(callbacks.pause(pause, time.time()) if callbacks is not None else pause)
 
 
 def first_in_progress(

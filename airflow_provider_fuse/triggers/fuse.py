@@ -19,6 +19,7 @@ import aiohttp  # noqa: F401  (imported here, with the triggers, so the first po
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
+from airflow_provider_fuse.callbacks import reported_outcome
 from airflow_provider_fuse.campaign import CallsInXCom, ids_digest, pack_ids, unpack_ids
 from airflow_provider_fuse.exceptions import FuseError
 from airflow_provider_fuse.models import UNKNOWN_STATUS, CallDetails
@@ -26,6 +27,7 @@ from airflow_provider_fuse.waiting import (
     ERROR,
     TIMEOUT,
     TRANSIENT_ERRORS,
+    Callbacks,
     CallsPoller,
     RequestPacer,
     UnknownStatuses,
@@ -33,6 +35,7 @@ from airflow_provider_fuse.waiting import (
     calls_not_before,
     hold_if_asked,
     pause_before_next_poll,
+    reported_message,
     timeout_message,
     until_deadline,
 )
@@ -55,6 +58,10 @@ class FuseCallTrigger(BaseTrigger):
     :param deadline: Unix time after which the wait ends with a ``timeout`` event; None waits forever.
     :param give_up_unknown: Unix time after which a call reporting only statuses this provider does not
         know ends ``unknown`` (see ``waiting.UnknownStatuses``); None waits for them until the deadline.
+    :param callbacks_until: the call's ``result_url`` is Airflow's (``result_url="airflow"``): every
+        ``poll_interval`` the trigger reads the callbacks recorded for its task instance first, and
+        sends no status request before this Unix time (the dialing window's end plus
+        ``callbacks.CALLBACK_GRACE_SECONDS``). None (default): no callbacks, poll as always.
     """
 
     def __init__(
@@ -64,6 +71,7 @@ class FuseCallTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         deadline: float | None = None,
         give_up_unknown: float | None = None,
+        callbacks_until: float | None = None,
     ):
         super().__init__()
         self.call_id = str(call_id)
@@ -71,6 +79,7 @@ class FuseCallTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.give_up_unknown = give_up_unknown
+        self.callbacks_until = callbacks_until
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -80,7 +89,7 @@ class FuseCallTrigger(BaseTrigger):
                 "fuse_conn_id": self.fuse_conn_id,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
-                **_give_up(self.give_up_unknown),
+                **_only_set(give_up_unknown=self.give_up_unknown, callbacks_until=self.callbacks_until),
             },
         )
 
@@ -90,35 +99,58 @@ class FuseCallTrigger(BaseTrigger):
         hook = FuseHook(self.fuse_conn_id)
         details: CallDetails | None = None
         unknown = UnknownStatuses(self.give_up_unknown, self.log)
+        callbacks = self._callbacks()
         try:
             async with hook.hold_session():
                 while True:
                     error: FuseError | None = None
-                    try:
-                        # Retries inside one poll (Retry-After, backoff, slow answers) end at the deadline.
-                        details = await hook.aget_call(self.call_id, deadline=self.deadline)
-                    except TRANSIENT_ERRORS as err:
-                        error = err
-                        self.log.warning("Fuse call %s: status not read, will retry: %s", self.call_id, err)
-                    else:
-                        if details.is_terminal:
-                            message = f"Fuse call {self.call_id} ended {details.status!r}."
-                            yield TriggerEvent(call_event(details.status, self.call_id, details, message))
+                    if callbacks is not None:
+                        reported = await reported_outcome(callbacks.ti, self.call_id, self.log)
+                        if reported is not None:
+                            message = reported_message(self.call_id, reported.status)
+                            yield TriggerEvent(call_event(reported.status, self.call_id, reported, message))
                             return
-                        strange = unknown.check(self.call_id, details, time.time())
-                        if strange is not None and strange.status == UNKNOWN_STATUS:
-                            message = f"Fuse call {self.call_id} ended {UNKNOWN_STATUS!r} (Fuse: {details.status!r})."
-                            yield TriggerEvent(call_event(UNKNOWN_STATUS, self.call_id, strange, message))
-                            return
+                    if callbacks is None or not callbacks.relied_on(time.time()):  # else: no request yet
+                        try:
+                            # Retries inside one poll (Retry-After, backoff, slow answers) end at the deadline.
+                            details = await hook.aget_call(self.call_id, deadline=self.deadline)
+                        except TRANSIENT_ERRORS as err:
+                            error = err
+                            self.log.warning(
+                                "Fuse call %s: status not read, will retry: %s", self.call_id, err
+                            )
+                        else:
+                            if details.is_terminal:
+                                message = f"Fuse call {self.call_id} ended {details.status!r}."
+                                yield TriggerEvent(call_event(details.status, self.call_id, details, message))
+                                return
+                            strange = unknown.check(self.call_id, details, time.time())
+                            if strange is not None and strange.status == UNKNOWN_STATUS:
+                                message = f"Fuse call {self.call_id} ended {UNKNOWN_STATUS!r} (Fuse: {details.status!r})."
+                                yield TriggerEvent(call_event(UNKNOWN_STATUS, self.call_id, strange, message))
+                                return
                     # +-10% jitter keeps thousands of triggers from polling in lockstep after a stall.
                     interval = self.poll_interval * random.uniform(0.9, 1.1)
-                    await asyncio.sleep(pause_before_next_poll(interval, error, self.deadline))
+                    pause = pause_before_next_poll(interval, error, self.deadline)
+                    await asyncio.sleep(callbacks.pause(pause, time.time()) if callbacks else pause)
                     if self.deadline is not None and time.time() >= self.deadline:  # no poll past it
                         message = timeout_message(self.call_id, details, self.deadline)
                         yield TriggerEvent(call_event(TIMEOUT, self.call_id, details, message))
                         return
         except FuseError as err:
             yield TriggerEvent(call_event(ERROR, self.call_id, details, str(err)))
+
+    def _callbacks(self) -> Callbacks | None:
+        """Where this wait reads callbacks: its task instance (set by the triggerer before ``run``)."""
+        if self.callbacks_until is None:
+            return None
+        ti = getattr(self, "task_instance", None)
+        if ti is None:  # not run by a triggerer: nothing to read callbacks from
+            self.log.warning(
+                "Fuse call %s: no task instance to read callbacks of; polling Fuse.", self.call_id
+            )
+            return None
+        return Callbacks(ti, float(self.callbacks_until))
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the task was killed by a user. Fuse cannot cancel one call, so nothing is cancelled."""
@@ -200,7 +232,7 @@ class FuseCallsTrigger(BaseTrigger):
             "deadline": self.deadline,
             "max_concurrency": self.max_concurrency,
             "max_requests_per_second": self.max_requests_per_second,
-            **_give_up(self.give_up_unknown),
+            **_only_set(give_up_unknown=self.give_up_unknown),
         }
         return f"{type(self).__module__}.{type(self).__qualname__}", {**calls, **settings}
 
@@ -311,17 +343,13 @@ class FuseCallsTrigger(BaseTrigger):
 
 
 async def read_xcom(where: CallsInXCom, key: str) -> Any:
-    """One XCom of the task instance ``where`` names, through the Task SDK's supervisor.
+    """One XCom of the task instance ``where`` names (:func:`~airflow_provider_fuse.task_sdk_xcom.aget_xcom`).
 
-    ``XCom.get_one`` in a thread reaches the triggerer's supervisor on Airflow 3.1 to 3.3 alike, and
-    ``airflow dags test``'s in-process one (``XCom.aget_one`` exists from 3.3 only, and the in-process
-    supervisor cannot be awaited). Raises FuseError outside both.
+    Raises FuseError where no Task SDK supervisor runs, or when the read fails.
     """
-    from airflow.sdk.execution_time import task_runner
-    from airflow.sdk.execution_time.xcom import XCom
-    from asgiref.sync import sync_to_async
+    from airflow_provider_fuse.task_sdk_xcom import aget_xcom, supervisor_running
 
-    if getattr(task_runner, "SUPERVISOR_COMMS", None) is None:
+    if not supervisor_running():
         raise FuseError(
             _xcom_lost(
                 where,
@@ -329,8 +357,8 @@ async def read_xcom(where: CallsInXCom, key: str) -> Any:
             )
         )
     try:
-        return await sync_to_async(XCom.get_one)(
-            key=key,
+        return await aget_xcom(
+            key,
             dag_id=where["dag_id"],
             task_id=where["task_id"],
             run_id=where["run_id"],
@@ -350,9 +378,9 @@ def _xcom_lost(where: CallsInXCom, why: str) -> str:
     )
 
 
-def _give_up(at: float | None) -> dict[str, float]:
-    """``give_up_unknown`` when set: unset, a trigger serializes exactly as release 0.1.0 stored it."""
-    return {} if at is None else {"give_up_unknown": at}
+def _only_set(**kwargs: Any) -> dict[str, Any]:
+    """The arguments that are set: unset, a trigger serializes exactly as release 0.1.0 stored it."""
+    return {name: value for name, value in kwargs.items() if value is not None}
 
 
 async def _acquire_before(slots: asyncio.Semaphore, deadline: float | None) -> bool:
