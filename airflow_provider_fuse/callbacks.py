@@ -184,7 +184,7 @@ async def callbacks_since(ti: Any, seen: int = 0) -> list[CallbackEntry]:
     head = await _aget(ti, HEAD_KEY)
     count = int(head.get("count", 0)) if isinstance(head, Mapping) else 0
     entries: list[CallbackEntry] = []
-    for index in range(seen // CHUNK_SIZE, (count + CHUNK_SIZE - 1) // CHUNK_SIZE):
+    for index in range(seen // CHUNK_SIZE, (count + CHUNK_SIZE - 1) // CHUNK_SIZE if count > seen else 0):
         chunk = await _aget(ti, chunk_key(index))
         entries.extend(
             cast(CallbackEntry, e)

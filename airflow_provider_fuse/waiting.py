@@ -9,7 +9,8 @@ trigger event or from a status alike. Nothing here imports aiohttp: a synchronou
 * Many calls' event (:class:`CallsTriggerEvent`): ``{"status", "message", "calls", "requests"}``
   where ``status`` is ``"done"`` (every call ended), ``"timeout"`` or ``"error"``, ``calls`` holds one
   ``[call_id, status, attempts, masked_phone]`` per call in the order given (status None when never
-  read) and ``requests`` counts the status requests sent.
+  read), ``requests`` counts the status requests sent and ``callbacks`` the calls whose outcome
+  came by result_url callback.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class CallsTriggerEvent(TypedDict):
     calls: list[list[Any]]
     requests: int
     unknown_statuses: list[str]  # statuses Fuse reported that this provider does not know, once each
+    callbacks: int  # calls whose outcome came by result_url callback (no status request)
 
 
 class UnknownStatuses:
@@ -358,6 +360,7 @@ class CallsPoller:
         self.poll_interval = float(poll_interval)
         self.unknown = UnknownStatuses(give_up_unknown, log)
         self.requests = 0
+        self.callbacks = 0  # calls that ended by their result_url callback
         self._order = list(call_ids)
         self._calls = {call_id: _Call() for call_id in self._order}
         self._open = set(self._calls)
@@ -381,7 +384,11 @@ class CallsPoller:
         while self._waiting and self._waiting[0][0] <= now:
             due, ticket, call_id = heapq.heappop(self._waiting)
             heapq.heappush(self._ready, (self._rank(self._calls[call_id]), due, ticket, call_id))
-        return heapq.heappop(self._ready)[3] if self._ready else None
+        while self._ready:
+            call_id = heapq.heappop(self._ready)[3]
+            if call_id in self._open:  # else a callback ended it while it waited its turn
+                return call_id
+        return None
 
     def seconds_to_wait(self, now: float, deadline: float | None) -> float | None:
         """Until the next call is due or the deadline; None when only a poll in flight can wake us."""
@@ -391,6 +398,8 @@ class CallsPoller:
     def record(self, call_id: str, details: CallDetails, now: float) -> None:
         """A status answer: drop the call if it ended, else schedule its next poll."""
         self.requests += 1
+        if call_id not in self._open:  # a callback ended it while this request was in flight
+            return
         call = self._calls[call_id]
         news = (details.status, details.attempts) != (call.status, call.attempts)
         call.status, call.attempts = details.status, details.attempts
@@ -404,6 +413,19 @@ class CallsPoller:
             self._report_progress()
         else:
             self._wait(call_id, now + self._gap(call, details))
+
+    def reported(self, call_id: str, details: CallDetails) -> bool:
+        """A result_url callback's terminal details: the call ends without a status request.
+        False for a call not tracked here, already ended, or details that are not terminal."""
+        if call_id not in self._open or not details.is_terminal:
+            return False
+        call = self._calls[call_id]
+        call.status, call.attempts = details.status, details.attempts
+        call.phone = mask_phone(details.phone_number) if details.phone_number else call.phone
+        self.callbacks += 1
+        self._open.discard(call_id)
+        self._report_progress()
+        return True
 
     def ride_out(self, call_id: str, error: FuseError, now: float) -> bool:
         """A failed status request: True (poll again later) when transient, False when permanent."""
@@ -441,6 +463,7 @@ class CallsPoller:
             "calls": calls,
             "requests": self.requests,
             "unknown_statuses": list(self.unknown.seen),
+            "callbacks": self.callbacks,
         }
 
     def _wait(self, call_id: str, due: float) -> None:

@@ -515,7 +515,9 @@ class QueueCallsOperator(BaseOperator):
             return self._report(context, plan.result_queued(chunks))
         queued = plan.queued(untracked)
         context["ti"].xcom_push(key=QUEUED_XCOM_KEY, value=queued)
-        self._give_up_unknown = give_up_unknown_at([chunk.requests[0] for chunk in plan.chunks])
+        firsts = [chunk.requests[0] for chunk in plan.chunks]
+        self._give_up_unknown = give_up_unknown_at(firsts)
+        self._callbacks_until = callbacks_until_of(self, firsts)
         event = self._wait(hook, records, call_ids)
         return self._conclude(context, event, queued, chunks)
 
@@ -540,6 +542,7 @@ class QueueCallsOperator(BaseOperator):
                     max_requests_per_second=self.max_requests_per_second,
                     give_up_unknown=getattr(self, "_give_up_unknown", None),
                     call_ids_in_xcom=self._calls_in_xcom(records, call_ids, later),
+                    callbacks_until=getattr(self, "_callbacks_until", None),
                 ),
                 method_name="execute_complete",
             )
@@ -616,7 +619,10 @@ class QueueCallsOperator(BaseOperator):
 
         result, error = campaign_outcome(event, queued, ratio_setting(self.min_completed_ratio), chunks)
         self.log.info(
-            "Fuse campaign: %s (%s status requests).", result.describe(), f"{event.get('requests', 0):,}"
+            "Fuse campaign: %s (%s status requests, %s outcomes by callback).",
+            result.describe(),
+            f"{event.get('requests', 0):,}",
+            f"{event.get('callbacks', 0):,}",
         )
         value = self._report(context, result)
         if error is not None:

@@ -8,7 +8,6 @@ and the pacing are :mod:`airflow_provider_fuse.waiting`'s, shared with the worke
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -19,7 +18,7 @@ import aiohttp  # noqa: F401  (imported here, with the triggers, so the first po
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
-from airflow_provider_fuse.callbacks import reported_outcome
+from airflow_provider_fuse.callbacks import callbacks_since, reported_outcome
 from airflow_provider_fuse.campaign import CallsInXCom, ids_digest, pack_ids, unpack_ids
 from airflow_provider_fuse.exceptions import FuseError
 from airflow_provider_fuse.models import UNKNOWN_STATUS, CallDetails
@@ -185,6 +184,10 @@ class FuseCallsTrigger(BaseTrigger):
         know end ``unknown`` (see ``waiting.UnknownStatuses``).
     :param call_ids_in_xcom: instead of ``call_ids`` and ``not_before``: where the ids are; the event
         lists them upload by upload.
+    :param callbacks_until: the calls' ``result_url`` is Airflow's: every ``CALLBACKS_READ_SECONDS``
+        (at most ``poll_interval``) the trigger reads the callbacks newly recorded for its task
+        instance (one XCom read when none is new), ends the calls they name, and polls no call before
+        this Unix time (the dialing window's end plus ``callbacks.CALLBACK_GRACE_SECONDS``).
     """
 
     def __init__(
@@ -198,6 +201,7 @@ class FuseCallsTrigger(BaseTrigger):
         max_requests_per_second: float = 10.0,
         give_up_unknown: float | None = None,
         call_ids_in_xcom: CallsInXCom | Mapping[str, Any] | None = None,
+        callbacks_until: float | None = None,
     ):
         super().__init__()
         if int(max_concurrency) < 1:
@@ -215,6 +219,7 @@ class FuseCallsTrigger(BaseTrigger):
         self.call_ids_in_xcom: CallsInXCom | None = (
             None if call_ids_in_xcom is None else CallsInXCom(**call_ids_in_xcom)  # type: ignore[typeddict-item]
         )
+        self.callbacks_until = callbacks_until
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Where the ids are in XCom, or the ids packed into runs (10,000 consecutive ids cost a few bytes)."""
@@ -232,7 +237,7 @@ class FuseCallsTrigger(BaseTrigger):
             "deadline": self.deadline,
             "max_concurrency": self.max_concurrency,
             "max_requests_per_second": self.max_requests_per_second,
-            **_only_set(give_up_unknown=self.give_up_unknown),
+            **_only_set(give_up_unknown=self.give_up_unknown, callbacks_until=self.callbacks_until),
         }
         return f"{type(self).__module__}.{type(self).__qualname__}", {**calls, **settings}
 
@@ -255,11 +260,15 @@ class FuseCallsTrigger(BaseTrigger):
         yield TriggerEvent(poller.event(self.deadline, error))
 
     def _poller(self) -> CallsPoller:
+        starts = calls_not_before(self.not_before)
+        if self.callbacks_until is not None:  # a call is first polled one interval after its start
+            first = self.callbacks_until - self.poll_interval
+            starts = {call_id: max(starts.get(call_id, first), first) for call_id in self.call_ids}
         return CallsPoller(
             self.call_ids,
             poll_interval=self.poll_interval,
             now=time.time(),
-            not_before=calls_not_before(self.not_before),
+            not_before=starts,
             log=self.log,
             give_up_unknown=self.give_up_unknown,
         )
@@ -311,8 +320,11 @@ class FuseCallsTrigger(BaseTrigger):
                 slots.release()
                 news.set()
 
+        inbox = self._inbox(poller)
         try:
             while poller.pending and not errors:
+                if inbox is not None and not await inbox.take(time.time()):
+                    break  # the callbacks ended every call
                 if not await _acquire_before(slots, self.deadline):
                     break
                 call_id = poller.next_call(time.time())
@@ -321,7 +333,8 @@ class FuseCallsTrigger(BaseTrigger):
                     if not poller.pending or errors:  # the last polls ended while we waited for a slot
                         break
                     news.clear()
-                    await _nap(news, poller.seconds_to_wait(time.time(), self.deadline))
+                    wait = poller.seconds_to_wait(time.time(), self.deadline)
+                    await _nap(news, inbox.cap(wait, time.time()) if inbox is not None else wait)
                     continue
                 # The rate, or a Retry-After that Fuse asked for: never past the deadline.
                 if delay := pacer.delay(time.monotonic()):
@@ -337,9 +350,56 @@ class FuseCallsTrigger(BaseTrigger):
             await asyncio.gather(*in_flight, return_exceptions=True)
         return errors[0] if errors else None
 
+    def _inbox(self, poller: CallsPoller) -> CallbackInbox | None:
+        if self.callbacks_until is None:
+            return None
+        ti = getattr(self, "task_instance", None)
+        if ti is None:  # not run by a triggerer: nothing to read callbacks from
+            self.log.warning("No task instance to read callbacks of: polling Fuse for every call.")
+            return None
+        return CallbackInbox(ti, poller, min(self.poll_interval, CALLBACKS_READ_SECONDS), self.log)
+
     async def on_kill(self) -> None:
         """Airflow 3.3+: the task was killed by a user; nothing is cancelled in Fuse."""
         _killed(self.log, f"{len(self.call_ids):,} Fuse calls")
+
+
+#: How often a campaign's trigger reads the callbacks recorded for it (one XCom read when none is new).
+CALLBACKS_READ_SECONDS = 5.0
+
+
+class CallbackInbox:
+    """A campaign's callbacks, read incrementally from its task instance's record; each one that
+    names a tracked call ends that call in the poller, without a status request."""
+
+    def __init__(self, ti: Any, poller: CallsPoller, every: float, log: Any):
+        self.ti = ti
+        self.poller = poller
+        self.every = every
+        self.seen = 0  # entries of the record already read
+        self.next_read = float("-inf")
+        self.log = log
+
+    async def take(self, now: float) -> bool:
+        """Read what arrived since the last look, when a read is due; False once no call is pending."""
+        if now >= self.next_read:
+            self.next_read = now + self.every
+            try:
+                entries = await callbacks_since(self.ti, self.seen)
+            except Exception as error:  # the supervisor or the XCom backend failed: poll on, read later
+                self.log.warning("The callbacks record could not be read: %s", error)
+                entries = []
+            for entry in entries:
+                self.seen = max(self.seen, int(entry["seq"]) + 1)
+                details = CallDetails.from_dict(entry["details"])
+                if details.call_id:
+                    self.poller.reported(details.call_id, details)
+        return bool(self.poller.pending)
+
+    def cap(self, seconds: float | None, now: float) -> float:
+        """A nap, cut so that the next read is not late."""
+        until_read = max(0.0, self.next_read - now)
+        return until_read if seconds is None else min(seconds, until_read)
 
 
 async def read_xcom(where: CallsInXCom, key: str) -> Any:
@@ -397,5 +457,13 @@ async def _acquire_before(slots: asyncio.Semaphore, deadline: float | None) -> b
 
 async def _nap(news: asyncio.Event, seconds: float | None) -> None:
     """Sleep until a poll in flight reports (``news``) or ``seconds`` pass."""
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(news.wait(), seconds)
+    if seconds is None:
+        await news.wait()
+        return
+    waiters = {asyncio.ensure_future(news.wait()), asyncio.ensure_future(asyncio.sleep(seconds))}
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
