@@ -34,6 +34,12 @@ HEAD_KEY = "fuse_callbacks"
 CHUNK_SIZE = 100
 
 
+#: XCom of a campaign task with ``result_url="airflow"``: per upload, the keyed digests of its rows'
+#: numbers (:func:`~airflow_provider_fuse.callback_token.phone_digest`), in upload order, so that a
+#: callback naming no call id (Fuse's documented call_details carry none) finds its call or row.
+PHONES_KEY = "campaign_chunk_{index}_phone_digests"
+
+
 def chunk_key(index: int) -> str:
     return f"{HEAD_KEY}_{index}"
 

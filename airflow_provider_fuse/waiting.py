@@ -79,6 +79,7 @@ class CallsTriggerEvent(TypedDict):
     requests: int
     unknown_statuses: list[str]  # statuses Fuse reported that this provider does not know, once each
     callbacks: int  # calls whose outcome came by result_url callback (no status request)
+    untracked_rows: list[list[Any]]  # [row, status, attempts] of calls queued without ids, by callback
 
 
 class UnknownStatuses:
@@ -414,6 +415,10 @@ class CallsPoller:
         else:
             self._wait(call_id, now + self._gap(call, details))
 
+    def is_open(self, call_id: str) -> bool:
+        """Whether ``call_id`` is tracked here and not known to have ended."""
+        return call_id in self._open
+
     def reported(self, call_id: str, details: CallDetails) -> bool:
         """A result_url callback's terminal details: the call ends without a status request.
         False for a call not tracked here, already ended, or details that are not terminal."""
@@ -464,6 +469,7 @@ class CallsPoller:
             "requests": self.requests,
             "unknown_statuses": list(self.unknown.seen),
             "callbacks": self.callbacks,
+            "untracked_rows": [],
         }
 
     def _wait(self, call_id: str, due: float) -> None:
@@ -563,7 +569,11 @@ def campaign_outcome(
     from airflow_provider_fuse.campaign import CampaignResult
 
     result = CampaignResult.tracked(
-        event.get("calls") or [], queued, event.get("unknown_statuses") or (), chunks
+        event.get("calls") or [],
+        queued,
+        event.get("unknown_statuses") or (),
+        chunks,
+        event.get("untracked_rows") or (),
     )
     error: FuseError | None = None
     if event.get("status") == TIMEOUT:

@@ -486,6 +486,7 @@ class QueueCallsOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> CampaignXCom:
+        from airflow_provider_fuse.callbacks import wants_callbacks
         from airflow_provider_fuse.campaign import CampaignResult, ratio_setting
         from airflow_provider_fuse.result_file import check_result_path
         from airflow_provider_fuse.resume import chunk_call_ids
@@ -501,6 +502,8 @@ class QueueCallsOperator(BaseOperator):
             return CampaignResult(0, ()).to_xcom()
         memory = task_memory(self, hook, context, [chunk.requests[0] for chunk in plan.chunks])
         self._ti = context["ti"]  # where each chunk's ids go as soon as Fuse answers them
+        # result_url="airflow": the key of the phone digests published beside each upload's ids
+        self._phone_secret = hook.settings.callback_secret if wants_callbacks(self.result_url) else None
         records = self._resume_or_queue(hook, plan, memory)
         chunks = plan.queued_chunks([chunk_call_ids(record) for record in records])
         untracked = [index for index, queued in enumerate(chunks) if queued.call_ids is None]
@@ -511,7 +514,8 @@ class QueueCallsOperator(BaseOperator):
                 f"{sum(len(chunks[index].rows) for index in untracked):,}",
             )
         call_ids = [call_id for queued in chunks for call_id in queued.call_ids or ()]
-        if not self.wait_for_completion or not call_ids:
+        # Calls queued without ids can still end by callback (matched by number): wait for those too.
+        if not self.wait_for_completion or not (call_ids or (untracked and self._phone_secret)):
             return self._report(context, plan.result_queued(chunks))
         queued = plan.queued(untracked)
         context["ti"].xcom_push(key=QUEUED_XCOM_KEY, value=queued)
@@ -718,6 +722,16 @@ class QueueCallsOperator(BaseOperator):
         self._ti.xcom_push(
             key=CHUNK_CALLS_XCOM_KEY.format(index=chunk.index), value=CampaignPlan.chunk_calls(chunk)
         )
+        secret = getattr(self, "_phone_secret", None)
+        if secret:  # result_url="airflow": how a callback naming no call id finds its call
+            from airflow_provider_fuse.callback_token import phone_digest
+            from airflow_provider_fuse.callbacks import PHONES_KEY
+
+            digests = [phone_digest(row.request.phone_number, secret) for row in chunk.rows]
+            rows = pack_ids(row.row for row in chunk.rows)
+            self._ti.xcom_push(
+                key=PHONES_KEY.format(index=chunk.index), value={"digests": digests, "rows": rows}
+            )
 
     def _upload(self, hook: FuseHook, plan: CampaignPlan, chunk: Chunk, memory: Memory) -> ChunkRecord:
         from airflow_provider_fuse.resume import queue_chunk_once

@@ -18,7 +18,7 @@ import aiohttp  # noqa: F401  (imported here, with the triggers, so the first po
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
-from airflow_provider_fuse.callbacks import callbacks_since, reported_outcome
+from airflow_provider_fuse.callbacks import PHONES_KEY, callbacks_since, reported_outcome
 from airflow_provider_fuse.campaign import CallsInXCom, ids_digest, pack_ids, unpack_ids
 from airflow_provider_fuse.exceptions import FuseError
 from airflow_provider_fuse.models import UNKNOWN_STATUS, CallDetails
@@ -220,6 +220,8 @@ class FuseCallsTrigger(BaseTrigger):
             None if call_ids_in_xcom is None else CallsInXCom(**call_ids_in_xcom)  # type: ignore[typeddict-item]
         )
         self.callbacks_until = callbacks_until
+        self._phones: Phones = {}  # filled from XCom by run() (see _read_phones)
+        self._reported_rows: list[list[Any]] = []
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Where the ids are in XCom, or the ids packed into runs (10,000 consecutive ids cost a few bytes)."""
@@ -257,7 +259,7 @@ class FuseCallsTrigger(BaseTrigger):
                 error = await self._track(hook, poller)
         except FuseError as err:  # the connection cannot be read or used
             error = err
-        yield TriggerEvent(poller.event(self.deadline, error))
+        yield TriggerEvent({**poller.event(self.deadline, error), "untracked_rows": self._reported_rows})
 
     def _poller(self) -> CallsPoller:
         starts = calls_not_before(self.not_before)
@@ -291,10 +293,28 @@ class FuseCallsTrigger(BaseTrigger):
                 _xcom_lost(where, f"its XComs hold other calls than it deferred with ({len(call_ids):,})")
             )
         self.call_ids = call_ids
+        if self.callbacks_until is not None:
+            self._phones = await self._read_phones(where, chunks)
         self.not_before = [
             (float(at), [call_id for index in unpack_ids(indexes) for call_id in chunks[int(index)]])
             for at, indexes in where["starts"]
         ]
+
+    async def _read_phones(self, where: CallsInXCom, chunks: list[list[str]]) -> Phones:
+        """Which call (its id) or row (an upload answered without ids) each number's digest names:
+        one XCom read per upload, from ``callbacks.PHONES_KEY``."""
+        phones: Phones = {}
+        for index, call_ids in enumerate(chunks):
+            value = await read_xcom(where, PHONES_KEY.format(index=index))
+            if not isinstance(value, Mapping):  # a campaign queued before the digests were published
+                continue
+            digests = list(value.get("digests") or ())
+            targets: list[str | int] = list(call_ids) or [
+                int(row) for row in unpack_ids(value.get("rows") or ())
+            ]
+            for digest, target in zip(digests, targets, strict=False):
+                phones.setdefault(str(digest), []).append(target)
+        return phones
 
     async def _track(self, hook: Any, poller: CallsPoller) -> FuseError | None:
         """Poll until every call ended, the deadline passed, or a permanent error (returned)."""
@@ -321,16 +341,23 @@ class FuseCallsTrigger(BaseTrigger):
                 news.set()
 
         inbox = self._inbox(poller)
+        self._reported_rows = [] if inbox is None else inbox.reported_rows
+
+        def waiting() -> bool:
+            return bool(poller.pending) or (inbox is not None and inbox.awaits_rows(time.time()))
+
         try:
-            while poller.pending and not errors:
-                if inbox is not None and not await inbox.take(time.time()):
-                    break  # the callbacks ended every call
+            while waiting() and not errors:
+                if inbox is not None:
+                    await inbox.take(time.time())
+                    if not waiting():
+                        break  # the callbacks ended every call
                 if not await _acquire_before(slots, self.deadline):
                     break
                 call_id = poller.next_call(time.time())
                 if call_id is None:
                     slots.release()
-                    if not poller.pending or errors:  # the last polls ended while we waited for a slot
+                    if not waiting() or errors:  # the last polls ended while we waited for a slot
                         break
                     news.clear()
                     wait = poller.seconds_to_wait(time.time(), self.deadline)
@@ -357,7 +384,14 @@ class FuseCallsTrigger(BaseTrigger):
         if ti is None:  # not run by a triggerer: nothing to read callbacks from
             self.log.warning("No task instance to read callbacks of: polling Fuse for every call.")
             return None
-        return CallbackInbox(ti, poller, min(self.poll_interval, CALLBACKS_READ_SECONDS), self.log)
+        return CallbackInbox(
+            ti,
+            poller,
+            every=min(self.poll_interval, CALLBACKS_READ_SECONDS),
+            until=float(self.callbacks_until),
+            phones=self._phones,
+            log=self.log,
+        )
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the task was killed by a user; nothing is cancelled in Fuse."""
@@ -368,33 +402,63 @@ class FuseCallsTrigger(BaseTrigger):
 CALLBACKS_READ_SECONDS = 5.0
 
 
-class CallbackInbox:
-    """A campaign's callbacks, read incrementally from its task instance's record; each one that
-    names a tracked call ends that call in the poller, without a status request."""
+#: A campaign's numbers by keyed digest: the call ids (or, for uploads Fuse answered without ids, the
+#: rows) that number was queued as, in upload order.
+Phones = dict[str, list[str | int]]
 
-    def __init__(self, ti: Any, poller: CallsPoller, every: float, log: Any):
+
+class CallbackInbox:
+    """A campaign's callbacks, read incrementally from its task instance's record.
+
+    A callback ends the call it names, or, naming none, the first call still open that its number
+    was queued as (``phones``); a row of an upload answered without ids gets its outcome that way
+    only, and is awaited until ``until``. No status request either way.
+    """
+
+    def __init__(self, ti: Any, poller: CallsPoller, *, every: float, until: float, phones: Phones, log: Any):
         self.ti = ti
         self.poller = poller
         self.every = every
+        self.until = until
+        self.phones = phones
+        self.rows = {target for targets in phones.values() for target in targets if isinstance(target, int)}
+        self.reported_rows: list[list[Any]] = []  # [row, status, attempts], as the event carries them
         self.seen = 0  # entries of the record already read
         self.next_read = float("-inf")
         self.log = log
 
-    async def take(self, now: float) -> bool:
-        """Read what arrived since the last look, when a read is due; False once no call is pending."""
-        if now >= self.next_read:
-            self.next_read = now + self.every
-            try:
-                entries = await callbacks_since(self.ti, self.seen)
-            except Exception as error:  # the supervisor or the XCom backend failed: poll on, read later
-                self.log.warning("The callbacks record could not be read: %s", error)
-                entries = []
-            for entry in entries:
-                self.seen = max(self.seen, int(entry["seq"]) + 1)
-                details = CallDetails.from_dict(entry["details"])
-                if details.call_id:
-                    self.poller.reported(details.call_id, details)
-        return bool(self.poller.pending)
+    def awaits_rows(self, now: float) -> bool:
+        """Rows queued without ids still wait for their callback (nothing else can tell their end)."""
+        return bool(self.rows) and now < self.until
+
+    async def take(self, now: float) -> None:
+        """Read what arrived since the last look, when a read is due."""
+        if now < self.next_read:
+            return
+        self.next_read = now + self.every
+        try:
+            entries = await callbacks_since(self.ti, self.seen)
+        except Exception as error:  # the supervisor or the XCom backend failed: poll on, read later
+            self.log.warning("The callbacks record could not be read: %s", error)
+            return
+        for entry in entries:
+            self.seen = max(self.seen, int(entry["seq"]) + 1)
+            details = CallDetails.from_dict(entry["details"])
+            target = details.call_id or self._match(entry.get("phone_digest"))
+            if not details.is_terminal or target is None:
+                continue
+            if isinstance(target, int):
+                self.rows.discard(target)
+                self.reported_rows.append([target, details.status, details.attempts])
+                self.poller.callbacks += 1
+            else:
+                self.poller.reported(target, details)
+
+    def _match(self, digest: str | None) -> str | int | None:
+        for target in self.phones.get(digest or "", ()):
+            if target in self.rows if isinstance(target, int) else self.poller.is_open(target):
+                return target
+        return None
 
     def cap(self, seconds: float | None, now: float) -> float:
         """A nap, cut so that the next read is not late."""

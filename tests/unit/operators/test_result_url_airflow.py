@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests_mock as rm
+from aioresponses import aioresponses
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_fuse import callbacks, resume
@@ -188,3 +189,58 @@ def test_the_notifier_without_a_task_instance_places_no_call_and_says_why(
         notifier(result_url="airflow")({"dag_run": dag_run, "run_id": "manual__1"})
     assert m.request_history == []
     assert "Only a task's calls can report to Airflow" in logged(capsys, caplog)
+
+
+async def test_callbacks_naming_no_call_end_a_campaign_by_number_even_rows_queued_without_ids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fuse's documented call_details carry no id: each callback finds its call by the keyed digest
+    of its number, tracked calls and rows of an upload Fuse answered without ids alike. Zero polls."""
+    from airflow_provider_fuse.callback_token import phone_digest
+    from airflow_provider_fuse.triggers.fuse import FuseCallsTrigger
+    from tests.callback_support import recorded_callbacks
+    from tests.support import serve_xcom
+
+    numbers = ["+16175550100", "+16175550101", "+16175550102"]
+    ctx = context()
+    op = QueueCallsOperator(
+        task_id="campaign",
+        application_id=11,
+        deployment_id=22,
+        calls=[{"phone_number": n} for n in numbers],
+        chunk_size=2,
+        result_url="airflow",
+        deferrable=True,
+    )
+    with rm.Mocker() as m, pytest.raises(TaskDeferred) as info:
+        m.post(BULK_URL, [{"json": {"call_ids": [7, 8]}}, {"json": {"success": True}}])
+        op.execute(ctx)
+    trigger = info.value.trigger
+    assert isinstance(trigger, FuseCallsTrigger) and trigger.callbacks_until is not None
+    trigger.task_instance = ctx["ti"]
+    serve_xcom(monkeypatch, ctx["ti"])
+    outcomes = {numbers[0]: "completed", numbers[1]: "failed", numbers[2]: "completed"}
+    entries = recorded_callbacks(
+        [
+            {"call_id": None, "status": status, "phone_number": "16***1xx", "attempts": 1, "events": []}
+            for status in outcomes.values()
+        ]
+    )
+    for seq, number in enumerate(outcomes):  # as the plugin records them: the digest of the number
+        entries[chunk_key(0)][seq]["phone_digest"] = phone_digest(number, SECRET)
+
+    async def aget(ti: Any, key: str) -> Any:
+        return entries.get(key)
+
+    monkeypatch.setattr(callbacks, "_aget", aget)
+    with aioresponses() as polls:
+        (event,) = [e.payload async for e in trigger.run()]
+    assert polls.requests == {}
+    assert (event["status"], event["requests"], event["callbacks"]) == ("done", 0, 3)
+    result = op.execute_complete(ctx, event)
+    assert [(c[0], c[1], c[3]) for c in result["calls"]] == [
+        ("7", 1, "completed"),
+        ("8", 2, "failed"),
+        (None, 3, "completed"),
+    ]
+    assert result["untracked"] == 0 and result["totals"] == {"completed": 2, "failed": 1}
