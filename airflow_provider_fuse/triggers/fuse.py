@@ -467,7 +467,7 @@ class CallbackInbox:
 
 
 async def read_xcom(where: CallsInXCom, key: str) -> Any:
-    """One XCom of the task instance ``where`` names (:func:`~airflow_provider_fuse.task_sdk_xcom.aget_xcom`).
+    """One XCom of the task instance ``where`` names (``task_sdk_xcom.aget_xcom``).
 
     Raises FuseError where no Task SDK supervisor runs, or when the read fails.
     """
