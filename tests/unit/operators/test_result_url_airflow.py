@@ -244,3 +244,31 @@ async def test_callbacks_naming_no_call_end_a_campaign_by_number_even_rows_queue
         (None, 3, "completed"),
     ]
     assert result["untracked"] == 0 and result["totals"] == {"completed": 2, "failed": 1}
+
+
+def test_the_worker_s_wait_asks_fuse_only_after_the_window_and_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """deferrable=False and no callback: no status request until the grace ends, then polling as usual."""
+    from airflow_provider_fuse import waiting
+    from tests.callback_support import FakeClock
+
+    clock = FakeClock(time.time())
+    monkeypatch.setattr(waiting, "time", clock)
+    monkeypatch.setattr("airflow_provider_fuse.operators.fuse.time", clock)
+
+    async def nothing(ti: Any, key: str) -> Any:
+        return None
+
+    monkeypatch.setattr(callbacks, "_aget", nothing)
+    asked_at: list[float] = []
+
+    def status(request: Any, context: Any) -> dict[str, Any]:
+        asked_at.append(clock.now)
+        return {"call_details": {"status": "completed", "attempts": "1", "events": []}}
+
+    start = clock.now
+    with rm.Mocker() as m:
+        m.post(QUEUE_URL, json={"call_id": 5})
+        m.get(f"{FUSE_URL}/outbound/5", json=status)
+        result = call_operator(result_url="airflow", poll_interval=30).execute(context())
+    assert result["status"] == "completed"
+    assert asked_at == [start + CALLBACK_GRACE_SECONDS], "one status request, at the end of the grace"
