@@ -127,6 +127,17 @@ def callbacks_until_of(task: Any, requests: Sequence[CallRequest]) -> float | No
     )
 
 
+def ti_coordinates(ti: Any) -> dict[str, Any]:
+    """What names a task instance in XCom: dag_id, run_id, task_id, map_index (-1 when unmapped)."""
+    index = getattr(ti, "map_index", None)
+    return {
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "task_id": ti.task_id,
+        "map_index": -1 if index is None else int(index),
+    }
+
+
 def task_memory(task: Any, hook: FuseHook, context: Context, requests: Sequence[CallRequest]) -> TaskMemory:
     """The task instance's memory, whose keys outlive every retry of ``task`` and its calls."""
     from airflow_provider_fuse import resume
@@ -311,7 +322,13 @@ class QueueCallOperator(BaseOperator):
                 return ended
             self.defer(
                 trigger=FuseCallTrigger(
-                    call_id, self.fuse_conn_id, poll_interval, deadline, give_up, callbacks_until=until
+                    call_id,
+                    self.fuse_conn_id,
+                    poll_interval,
+                    deadline,
+                    give_up,
+                    callbacks_until=until,
+                    callbacks_ti=None if until is None else ti_coordinates(self._ti),
                 ),
                 method_name="execute_complete",
             )
@@ -570,12 +587,8 @@ class QueueCallsOperator(BaseOperator):
         starts: dict[float, list[int]] = {}
         for index, start in later:
             starts.setdefault(start, []).append(index)
-        ti = self._ti
         return {
-            "dag_id": ti.dag_id,
-            "task_id": ti.task_id,
-            "run_id": ti.run_id,
-            "map_index": -1 if ti.map_index is None else int(ti.map_index),
+            **ti_coordinates(self._ti),  # type: ignore[typeddict-item]
             "key": CHUNK_XCOM_KEY,
             "chunks": len(records),
             "calls": len(call_ids),

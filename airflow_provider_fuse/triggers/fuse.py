@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp  # noqa: F401  (imported here, with the triggers, so the first poll doesn't block the loop on it)
@@ -61,6 +62,8 @@ class FuseCallTrigger(BaseTrigger):
         ``poll_interval`` the trigger reads the callbacks recorded for its task instance first, and
         sends no status request before this Unix time (the dialing window's end plus
         ``callbacks.CALLBACK_GRACE_SECONDS``). None (default): no callbacks, poll as always.
+    :param callbacks_ti: ``{"dag_id", "run_id", "task_id", "map_index"}`` of the task instance whose
+        callbacks to read where the trigger is not told its own (``airflow dags test`` runs it inline).
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class FuseCallTrigger(BaseTrigger):
         deadline: float | None = None,
         give_up_unknown: float | None = None,
         callbacks_until: float | None = None,
+        callbacks_ti: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         self.call_id = str(call_id)
@@ -79,6 +83,7 @@ class FuseCallTrigger(BaseTrigger):
         self.deadline = deadline
         self.give_up_unknown = give_up_unknown
         self.callbacks_until = callbacks_until
+        self.callbacks_ti = None if callbacks_ti is None else dict(callbacks_ti)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -88,7 +93,11 @@ class FuseCallTrigger(BaseTrigger):
                 "fuse_conn_id": self.fuse_conn_id,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
-                **_only_set(give_up_unknown=self.give_up_unknown, callbacks_until=self.callbacks_until),
+                **_only_set(
+                    give_up_unknown=self.give_up_unknown,
+                    callbacks_until=self.callbacks_until,
+                    callbacks_ti=self.callbacks_ti,
+                ),
             },
         )
 
@@ -143,13 +152,8 @@ class FuseCallTrigger(BaseTrigger):
         """Where this wait reads callbacks: its task instance (set by the triggerer before ``run``)."""
         if self.callbacks_until is None:
             return None
-        ti = getattr(self, "task_instance", None)
-        if ti is None:  # not run by a triggerer: nothing to read callbacks from
-            self.log.warning(
-                "Fuse call %s: no task instance to read callbacks of; polling Fuse.", self.call_id
-            )
-            return None
-        return Callbacks(ti, float(self.callbacks_until))
+        ti = _own_task_instance(self, self.callbacks_ti)
+        return None if ti is None else Callbacks(ti, float(self.callbacks_until))
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the task was killed by a user. Fuse cannot cancel one call, so nothing is cancelled."""
@@ -380,9 +384,8 @@ class FuseCallsTrigger(BaseTrigger):
     def _inbox(self, poller: CallsPoller) -> CallbackInbox | None:
         if self.callbacks_until is None:
             return None
-        ti = getattr(self, "task_instance", None)
-        if ti is None:  # not run by a triggerer: nothing to read callbacks from
-            self.log.warning("No task instance to read callbacks of: polling Fuse for every call.")
+        ti = _own_task_instance(self, self.call_ids_in_xcom)
+        if ti is None:
             return None
         return CallbackInbox(
             ti,
@@ -500,6 +503,19 @@ def _xcom_lost(where: CallsInXCom, why: str) -> str:
         f"(run {where['run_id']!r}): {why}. Nothing was cancelled; the calls may still ring. A retry of "
         "the task resumes its calls from the task state store (Airflow 3.3+) and tracks them again."
     )
+
+
+def _own_task_instance(trigger: BaseTrigger, coordinates: Mapping[str, Any] | None) -> Any:
+    """The task instance whose callbacks a trigger reads: the one the triggerer sets before ``run``,
+    else the one its arguments name; None (logged: the trigger polls Fuse) without either."""
+    ti = getattr(trigger, "task_instance", None)
+    if ti is None and coordinates is not None:
+        ti = SimpleNamespace(
+            **{key: coordinates[key] for key in ("dag_id", "run_id", "task_id", "map_index")}
+        )
+    if ti is None:
+        trigger.log.warning("No task instance to read result_url callbacks of: polling Fuse instead.")
+    return ti
 
 
 def _only_set(**kwargs: Any) -> dict[str, Any]:

@@ -124,7 +124,15 @@ def test_a_deferred_call_with_callbacks_sends_no_status_request_and_tells_the_tr
     assert isinstance(trigger, FuseCallTrigger)
     # A call dialed now with one attempt: its window ends now, then the grace.
     assert before + CALLBACK_GRACE_SECONDS <= trigger.callbacks_until <= time.time() + CALLBACK_GRACE_SECONDS
-    assert trigger.serialize()[1]["callbacks_until"] == trigger.callbacks_until
+    kwargs = trigger.serialize()[1]
+    assert kwargs["callbacks_until"] == trigger.callbacks_until
+    ti = FakeTI()
+    assert kwargs["callbacks_ti"] == {
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "task_id": ti.task_id,
+        "map_index": -1,
+    }
 
 
 def test_a_deferred_call_without_callbacks_serializes_as_before() -> None:
@@ -132,7 +140,7 @@ def test_a_deferred_call_without_callbacks_serializes_as_before() -> None:
         m.post(QUEUE_URL, json={"call_id": 5})
         m.get(f"{FUSE_URL}/outbound/5", json={"call_details": {"status": "queued", "events": []}})
         call_operator(deferrable=True).execute(context())
-    assert "callbacks_until" not in info.value.trigger.serialize()[1]
+    assert not {"callbacks_until", "callbacks_ti"} & set(info.value.trigger.serialize()[1])
 
 
 def test_the_worker_s_wait_ends_from_the_recorded_callback_without_a_status_request(

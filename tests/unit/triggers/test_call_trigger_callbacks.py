@@ -37,7 +37,7 @@ def xcom(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     values: dict[str, Any] = {"reads": []}
 
     async def aget(ti: Any, key: str) -> Any:
-        assert ti is TI
+        assert (ti.dag_id, ti.run_id, ti.task_id, ti.map_index) == (TI.dag_id, TI.run_id, TI.task_id, -1)
         values["reads"].append(key)
         return values.get(key)
 
@@ -138,6 +138,17 @@ async def test_without_callbacks_the_record_is_never_read(clock: FakeClock, xcom
         m.get(STATUS_URL, payload=status("completed"))
         (event,) = await run(made)
     assert event["status"] == "completed" and xcom["reads"] == []
+
+
+async def test_run_inline_without_its_task_instance_it_reads_the_one_its_arguments_name(
+    clock: FakeClock, xcom: dict[str, Any]
+) -> None:
+    """`airflow dags test` runs the trigger inline and does not tell it its task instance."""
+    xcom.update(recorded_callbacks([DONE]))
+    made = FuseCallTrigger("5", poll_interval=30, callbacks_until=clock.now + 600, callbacks_ti=vars(TI))
+    with aioresponses() as m:
+        (event,) = await run(made)
+    assert m.requests == {} and event["status"] == "completed"
 
 
 def test_callbacks_until_round_trips_and_stays_out_when_unset() -> None:
