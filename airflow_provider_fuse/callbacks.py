@@ -11,23 +11,33 @@ asks Fuse anything. Import-light: Airflow is imported inside the functions that 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict, cast
 
 from airflow_provider_fuse.callback_token import CallbackPurpose, make_token
 from airflow_provider_fuse.exceptions import FuseValidationError
-from airflow_provider_fuse.models import CallDetailsDict
+from airflow_provider_fuse.models import CallDetails, CallDetailsDict
 from airflow_provider_fuse.plugins import CALLBACKS_PATH
 from airflow_provider_fuse.urls import check_url
 
 #: The ``result_url`` value that asks for Airflow's own callback address.
 RESULT_URL_AIRFLOW = "airflow"
+#: How long after its dialing window ends (its last attempt starts) a call's callback is waited for
+#: before the wait asks Fuse about that call: a ring, a conversation and Fuse's delivery fit in it.
+#: A callback arriving later still counts; the wait only stops relying on it alone.
+CALLBACK_GRACE_SECONDS = 900.0
 
 # The record in XCom of the task instance: a head ``{"count": n}``, the entries in chunks of
 # CHUNK_SIZE (entry ``seq`` lives in chunk ``seq // CHUNK_SIZE``), and one small marker per
 # callback fingerprint so that a repeated delivery is found with one key lookup.
 HEAD_KEY = "fuse_callbacks"
 CHUNK_SIZE = 100
+
+
+#: XCom of a campaign task with ``result_url="airflow"``: per upload, the keyed digests of its rows'
+#: numbers (:func:`~airflow_provider_fuse.callback_token.phone_digest`), in upload order, so that a
+#: callback naming no call id (Fuse's documented call_details carry none) finds its call or row.
+PHONES_KEY = "campaign_chunk_{index}_phone_digests"
 
 
 def chunk_key(index: int) -> str:
@@ -127,15 +137,44 @@ def resolve_result_url(
     ti: Any,
 ) -> str | None:
     """``result_url`` as the user gave it, or Airflow's callback address for ``"airflow"``."""
-    if not isinstance(result_url, str) or result_url.strip().lower() != RESULT_URL_AIRFLOW:
+    if not wants_callbacks(result_url):
         return result_url
-    return airflow_result_url(
+    if ti is None:
+        raise FuseValidationError(
+            "result_url",
+            repr(RESULT_URL_AIRFLOW),
+            "Only a task's calls can report to Airflow (the callback address names the task instance), "
+            "and this one has none (a DAG-level callback or a Deadline Alert): give an https URL or None.",
+        )
+    url = airflow_result_url(
         conn_id=conn_id,
         application_id=application_id,
         deployment_id=deployment_id,
         callback_secret=callback_secret,
         ti=ti,
     )
+    _hide(url.rsplit("/", 1)[1])
+    return url
+
+
+def _hide(token: str) -> None:
+    """The token is a credential for the task's outcome: keep it out of the task's logs."""
+    from airflow.providers.common.compat.sdk import mask_secret
+
+    mask_secret(token)
+
+
+def wants_callbacks(result_url: Any) -> bool:
+    """Whether ``result_url`` asks for Airflow's callback address (``"airflow"``, any case)."""
+    return isinstance(result_url, str) and result_url.strip().lower() == RESULT_URL_AIRFLOW
+
+
+def callbacks_until(requests: Iterable[Any], now: float) -> float:
+    """Until when (Unix time) a wait relies on callbacks alone for these calls: the end of their
+    dialing window (``resume.dialing_ends_at``) plus :data:`CALLBACK_GRACE_SECONDS`."""
+    from airflow_provider_fuse.resume import dialing_ends_at
+
+    return dialing_ends_at(requests, now) + CALLBACK_GRACE_SECONDS
 
 
 # --- what arrived (triggerer or worker, through the Task SDK) --------------------------------------
@@ -151,7 +190,7 @@ async def callbacks_since(ti: Any, seen: int = 0) -> list[CallbackEntry]:
     head = await _aget(ti, HEAD_KEY)
     count = int(head.get("count", 0)) if isinstance(head, Mapping) else 0
     entries: list[CallbackEntry] = []
-    for index in range(seen // CHUNK_SIZE, (count + CHUNK_SIZE - 1) // CHUNK_SIZE):
+    for index in range(seen // CHUNK_SIZE, (count + CHUNK_SIZE - 1) // CHUNK_SIZE if count > seen else 0):
         chunk = await _aget(ti, chunk_key(index))
         entries.extend(
             cast(CallbackEntry, e)
@@ -174,14 +213,22 @@ async def callback_outcome(ti: Any, call_id: str | None = None) -> CallDetailsDi
     return None
 
 
-async def _aget(ti: Any, key: str) -> Any:
-    """One XCom value through the Task SDK; None on an Airflow whose SDK has no async read (the
-    wait then asks Fuse, as without callbacks)."""
-    from airflow.sdk.execution_time.xcom import XCom
-
-    aget_one = getattr(XCom, "aget_one", None)
-    if aget_one is None:
+async def reported_outcome(ti: Any, call_id: str, log: Any) -> CallDetails | None:
+    """The call's terminal details as its callback reported them; None when none arrived yet, or
+    when the record cannot be read (logged: the wait goes on, and asks Fuse after the grace)."""
+    try:
+        found = await callback_outcome(ti, call_id)
+    except Exception as error:  # the supervisor or the XCom backend failed: not this call's fault
+        log.warning("Fuse call %s: the callbacks record could not be read: %s", call_id, error)
         return None
-    return await aget_one(
-        key=key, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index
+    details = CallDetails.from_dict(found) if found else None
+    return details if details is not None and details.is_terminal else None
+
+
+async def _aget(ti: Any, key: str) -> Any:
+    """One XCom value of ``ti`` through the Task SDK (:mod:`~airflow_provider_fuse.task_sdk_xcom`)."""
+    from airflow_provider_fuse.task_sdk_xcom import aget_xcom
+
+    return await aget_xcom(
+        key, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index
     )

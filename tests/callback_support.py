@@ -3,6 +3,7 @@ tests/unit/plugins and tests/attack. Import the fixtures ``database`` and ``clie
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from airflow_provider_fuse.models import CallDetails
 SECRET = "test-callback-secret-" + "x" * 24
 PURPOSE = CallbackPurpose("fuse_default", "1234", "5678", "reminders", "manual__1", "call", -1)
 NUMBER = "16175550123"
+_REAL_ASLEEP = asyncio.sleep
 PCI_VALUE = "4111111111111111"
 
 
@@ -114,3 +116,39 @@ def client(database: FakeDatabase) -> Iterator[Any]:
 
 def url(purpose: CallbackPurpose = PURPOSE, secret: str = SECRET) -> str:
     return f"/fuse/callbacks/{make_token(purpose, secret)}"
+
+
+class FakeClock:
+    """Time for a wait under test: ``time()``/``monotonic()`` read it, ``sleep`` moves it at once.
+
+    Patch it in as a module's ``time`` (and its ``asyncio.sleep`` with :meth:`asleep`): no real waiting.
+    """
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    monotonic = time
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += max(0.0, seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await _REAL_ASLEEP(0)  # let the loop run: a real wait's only observable effect
+
+
+def recorded_callbacks(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """XCom values as the plugin writes them for ``entries`` (call_details dicts, oldest first)."""
+    from airflow_provider_fuse.callbacks import CHUNK_SIZE, HEAD_KEY, chunk_key
+
+    values: dict[str, Any] = {HEAD_KEY: {"count": len(entries)}}
+    for seq, details in enumerate(entries):
+        values.setdefault(chunk_key(seq // CHUNK_SIZE), []).append(
+            {"seq": seq, "received_at": "2026-11-30T12:00:00+00:00", "details": details, "phone_digest": None}
+        )
+    return values

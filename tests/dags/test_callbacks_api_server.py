@@ -26,7 +26,6 @@ from airflow_provider_fuse.hooks.fuse import FuseHook
 from airflow_provider_fuse.models import CallRequest
 from airflow_provider_fuse.testing import FuseSimulator
 from airflow_provider_fuse.testing.airflow_sandbox import AirflowSandbox
-from tests.ui.conftest import _stop, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -60,29 +59,6 @@ def connection(sim: FuseSimulator) -> str:
     )
 
 
-def start_api_server(sandbox: AirflowSandbox, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    log_path = sandbox.home / "api-server.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [sandbox.airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/v2/version", timeout=5).ok:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    _stop(server)
-    raise RuntimeError(f"api-server did not start:\n{log_path.read_text(errors='replace')[-4000:]}")
-
-
 def wait_for(condition: Any, what: str, seconds: float = 120.0) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -99,12 +75,9 @@ def test_a_callback_from_the_simulator_is_recorded_once_through_the_real_api_ser
     subprocess.run([sandbox.airflow, "dags", "reserialize"], env=sandbox.env(), check=True, timeout=300)
     assert sandbox.dags_test("callback_target").ok
     ((run_id,),) = query(sandbox, "SELECT run_id FROM dag_run WHERE dag_id = 'callback_target'")
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
     with FuseSimulator(speed=600) as sim:
-        env = sandbox.env({"AIRFLOW__API__BASE_URL": base_url, "AIRFLOW_CONN_FUSE_DEFAULT": connection(sim)})
-        server = start_api_server(sandbox, env, port)
-        try:
+        env = {"AIRFLOW_CONN_FUSE_DEFAULT": connection(sim)}
+        with sandbox.api_server(env, timeout=SERVER_START_TIMEOUT) as base_url:
             ti = SimpleNamespace(dag_id="callback_target", run_id=run_id, task_id="call", map_index=-1)
             result_url = airflow_result_url(
                 conn_id="fuse_default",
@@ -148,8 +121,6 @@ def test_a_callback_from_the_simulator_is_recorded_once_through_the_real_api_ser
             assert forged.status_code == 404
             assert xcom(HEAD_KEY) == {"count": 1}
             assert len(query(sandbox, "SELECT id FROM asset_event")) == 1
-        finally:
-            _stop(server)
     output = (sandbox.home / "api-server.log").read_text(errors="replace")
     assert "/fuse/callbacks/***" in output  # the access log wrote the path, redacted
     assert token not in output and token.split(".")[1] not in output

@@ -125,3 +125,31 @@ async def test_callback_outcome_takes_this_call_or_one_naming_none(xcom: dict[st
     assert outcome is not None and outcome["call_id"] == "42"
     xcom.update(recorded(1, {0: "41"}))
     assert await callback_outcome(TI, "42") is None
+
+
+def test_the_record_is_read_through_the_task_sdk_supervisor_like_the_campaign_ids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One way to read XCom for both (task_sdk_xcom): XCom.get_one in a thread, which Airflow 3.1 and
+    3.2 have too (they have no XCom.aget_one)."""
+    import asyncio
+
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import GetXCom, XComResult
+    from airflow.sdk.execution_time.xcom import XCom
+
+    asked: list[GetXCom] = []
+    values = recorded(1, {0: "42"})
+
+    class Supervisor:
+        def send(self, msg: GetXCom) -> XComResult:
+            asked.append(msg)
+            return XComResult(key=msg.key, value=values.get(msg.key))
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", Supervisor(), raising=False)
+    monkeypatch.delattr(XCom, "aget_one", raising=False)  # as on Airflow 3.1 and 3.2
+    outcome = asyncio.run(callback_outcome(TI, "42"))
+    assert outcome is not None and outcome["status"] == "completed"
+    assert [(m.key, m.dag_id, m.run_id, m.task_id, m.map_index) for m in asked] == [
+        (key, TI.dag_id, TI.run_id, TI.task_id, -1) for key in (HEAD_KEY, chunk_key(0))
+    ]
