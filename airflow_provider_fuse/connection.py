@@ -43,8 +43,8 @@ class Extra:
 
     def schema(self) -> dict[str, Any]:
         """The JSON schema of the form field (Airflow's connection form reads it)."""
-        if self.secret:  # "format: password" is what makes Airflow's form mask the field
-            return {"type": ["string", "null"], "format": "password", "default": self.default}
+        if self.secret:  # "format: password" masks the field; a default would come back as "***"
+            return {"type": ["string", "null"], "format": "password", "default": None}
         if isinstance(self.default, str):  # choices stay a text box: the description lists them
             return {"type": ["string", "null"], "default": self.default}
         kind = "integer" if self.integer else "number"
