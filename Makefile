@@ -21,6 +21,9 @@ CLUSTER_VENV ?= .venv-cluster
 CLUSTER_STAMP := $(CLUSTER_VENV)/.installed-cluster-$(AIRFLOW_VERSION)
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages, one apt at a time: .ci/run's two lanes may both install something at once.
+apt_install = $(SUDO) flock /tmp/airflow-provider-fuse-apt.lock sh -c \
+	'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(1)'
 
 .PHONY: install test test-suite test-ui test-e2e test-cluster cluster-servers lint format demo bench docs dist clean
 
@@ -72,8 +75,8 @@ $(CLUSTER_STAMP): pyproject.toml
 # redis-server, so that no system service is installed or started). Installed when missing.
 cluster-servers: | $(CLUSTER_STAMP)
 	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 && command -v redis-check-rdb > /dev/null || { \
-		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-			postgresql redis-tools; } > $(CLUSTER_VENV)/apt.log 2>&1 || { tail -40 $(CLUSTER_VENV)/apt.log; exit 1; }
+		$(call apt_install,postgresql redis-tools); } > $(CLUSTER_VENV)/apt.log 2>&1 \
+		|| { tail -40 $(CLUSTER_VENV)/apt.log; exit 1; }
 
 ## test-ui: the connection form, its Test button and the task view in headless chromium (Playwright).
 ## On another Airflow in its own venv: make test-ui VENV=.venv-af31 AIRFLOW_VERSION=3.1.8
@@ -86,7 +89,7 @@ $(UI_STAMP): $(STAMP)
 
 # Debian's chromium package, driven through Playwright's executable_path: no browser download.
 $(CHROMIUM): | $(STAMP)
-	{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } > $(VENV)/apt-chromium.log 2>&1 || { tail -40 $(VENV)/apt-chromium.log; exit 1; }
+	$(call apt_install,chromium) > $(VENV)/apt-chromium.log 2>&1 || { tail -40 $(VENV)/apt-chromium.log; exit 1; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,6 +40,7 @@ ORPHAN_CHECK_INTERVAL = 5
 #: A triggerer silent this long loses its triggers to the others (Airflow: 30 s).
 TRIGGERER_HEALTH_THRESHOLD = 10
 HOSTNAME_MODULE = "fuse_cluster_hostname"
+CELERY_CONFIG_MODULE = "fuse_cluster_celery"
 
 
 class AirflowCluster(AirflowStack):
@@ -67,8 +68,17 @@ class AirflowCluster(AirflowStack):
             "def hostname() -> str:\n"
             '    return os.environ["FUSE_CLUSTER_COMPONENT"]\n'
         )
+        # Celery's prefetch reduction after a broker reconnect: a worker busy with long tasks when Redis
+        # restarted cut its prefetch to 1 and never fetched again (the suite's first Redis restart left
+        # every later task queued; celery/celery#8990, #9512), so it is off, as production should have it.
+        (config / f"{CELERY_CONFIG_MODULE}.py").write_text(
+            '"""Airflow\'s Celery settings, without the prefetch reduction after a broker reconnect."""\n\n'
+            "from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG\n\n"
+            'CELERY_CONFIG = {**DEFAULT_CELERY_CONFIG, "worker_enable_prefetch_count_reduction": False}\n'
+        )
         return {
             "PYTHONPATH": str(config),
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": f"{CELERY_CONFIG_MODULE}.CELERY_CONFIG",
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{HOSTNAME_MODULE}.hostname",
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url,
