@@ -53,7 +53,10 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Plum Fuse", "python-modules": ["airflow_provider_fuse.triggers.fuse"]}
         ],
         "notifications": ["airflow_provider_fuse.notifications.fuse.FuseCallNotifier"],
-        "extra-links": ["airflow_provider_fuse.links.FuseCallLink"],
+        "extra-links": [
+            "airflow_provider_fuse.links.FuseCallLink",
+            "airflow_provider_fuse.links.FuseCampaignLink",
+        ],
         "integrations": [
             {
                 "integration-name": "Plum Fuse",

@@ -579,14 +579,22 @@ def _untracked_calls(rows: Iterable[Sequence[Any]]) -> list[CampaignCall]:
 
 
 def campaign_calls(
-    chunks: Iterable[QueuedChunk], states: Mapping[str, Sequence[Any]], default: str = UNKNOWN
+    chunks: Iterable[QueuedChunk],
+    states: Mapping[str, Sequence[Any]],
+    default: str = UNKNOWN,
+    row_states: Mapping[int, Sequence[Any]] | None = None,
 ) -> list[CampaignCall]:
     """Every queued call in row order, its status and attempts from ``states`` (the tracker's
-    ``[call_id, status, attempts, phone]`` by call id); ``default`` for a call never read."""
+    ``[call_id, status, attempts, phone]`` by call id); ``default`` for a call never read. A call
+    queued without its id is ``untracked``, unless ``row_states`` (``[row, status, attempts]`` by
+    row: a result_url callback matched by number) has its outcome."""
     calls: list[CampaignCall] = []
     for call_ids, rows, phones in chunks:
         if call_ids is None:
-            calls.extend(_untracked_calls(zip(rows, phones, strict=True)))
+            for row, masked in zip(rows, phones, strict=True):
+                reported = (row_states or {}).get(row)
+                status, attempts = (str(reported[1]), reported[2]) if reported else (UNTRACKED, None)
+                calls.append(CampaignCall(None, row, masked, status, attempts))
             continue
         for call_id, row, masked in zip(call_ids, rows, phones, strict=True):
             state = states.get(call_id)
@@ -755,12 +763,15 @@ class CampaignResult:
         queued: Mapping[str, Any],
         unknown_statuses: Iterable[str] = (),
         chunks: Sequence[QueuedChunk] | None = None,
+        row_states: Sequence[Sequence[Any]] = (),
     ) -> CampaignResult:
         """Join the tracker's ``[call_id, status, attempts, phone]`` states with what was queued:
         ``chunks`` (read back from XCom, see :class:`CampaignQueued`), or, from a task deferred by
-        release 0.1.0, the rows in ``queued`` (one per state, in order)."""
+        release 0.1.0, the rows in ``queued`` (one per state, in order). ``row_states``:
+        ``[row, status, attempts]`` of calls queued without ids whose callback reported them."""
         if chunks is not None:
-            calls = campaign_calls(chunks, {str(state[0]): state for state in states})
+            by_row = {int(state[0]): state for state in row_states}
+            calls = campaign_calls(chunks, {str(state[0]): state for state in states}, row_states=by_row)
         else:
             rows = [int(row) for row in unpack_ids(queued.get("call_rows") or ())]
             calls = [

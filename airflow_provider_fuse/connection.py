@@ -39,9 +39,12 @@ class Extra:
     reserved: frozenset[str] = frozenset()
     upper: bool = False
     choices: tuple[str, ...] = ()
+    secret: bool = False  # masked in the form, never shown in an error
 
     def schema(self) -> dict[str, Any]:
         """The JSON schema of the form field (Airflow's connection form reads it)."""
+        if self.secret:  # "format: password" masks the field; a default would come back as "***"
+            return {"type": ["string", "null"], "format": "password", "default": None}
         if isinstance(self.default, str):  # choices stay a text box: the description lists them
             return {"type": ["string", "null"], "default": self.default}
         kind = "integer" if self.integer else "number"
@@ -53,6 +56,8 @@ class Extra:
         }
 
     def allowed(self) -> str:
+        if self.secret:
+            return f"{self.rule}."
         if isinstance(self.default, str):
             return f"{self.rule} (default {self.default})."
         unit = "a whole number" if self.integer else "seconds"
@@ -65,10 +70,9 @@ class Extra:
             value = self.default
         good = self._text(value) if isinstance(self.default, str) else self._number(value)
         if good is None:
+            shown = f"a value of {len(str(value))} characters" if self.secret else repr(value)[:40]
             raise FuseConnectionSettingError(
-                self.name,
-                repr(value)[:40],
-                f"Connection {conn_id!r}: the extra {self.name} takes {self.allowed()}",
+                self.name, shown, f"Connection {conn_id!r}: the extra {self.name} takes {self.allowed()}"
             )
         return good
 
@@ -84,7 +88,9 @@ class Extra:
         return float(value)
 
     def _text(self, value: Any) -> str | None:
-        text = value.strip() if isinstance(value, str) else ""
+        if not isinstance(value, str):
+            return None
+        text = value.strip()
         if self.choices:
             return text.lower() if text.lower() in self.choices else None
         if not re.fullmatch(self.pattern, text) or text.lower() in self.reserved:
@@ -148,7 +154,28 @@ VARIABLES_FORMAT = Extra(
     rule=f"one of {', '.join(protocol.VARIABLES_FORMATS)}",
     choices=protocol.VARIABLES_FORMATS,
 )
-EXTRAS = (REQUEST_TIMEOUT, CONNECT_TIMEOUT, RETRY_LIMIT, DEFAULT_REGION, VARIABLES_FIELD, VARIABLES_FORMAT)
+#: Fewest characters of a callback secret: 32 printable characters (``secrets.token_urlsafe(32)`` gives 43).
+MIN_CALLBACK_SECRET = 32
+CALLBACK_SECRET = Extra(
+    "callback_secret",
+    "Callback secret",
+    "The key that signs result_url callback addresses (result_url='airflow'), so that only Fuse can report "
+    "a call's outcome to Airflow. Generate one with: python -c 'import secrets; "
+    "print(secrets.token_urlsafe(32))'. Changing it invalidates the callbacks of calls still in progress.",
+    default="",
+    pattern=rf"(?:[!-~]{{{MIN_CALLBACK_SECRET},512}})?",
+    rule=f"{MIN_CALLBACK_SECRET} to 512 printable characters without spaces, or nothing (no callbacks)",
+    secret=True,
+)
+EXTRAS = (
+    REQUEST_TIMEOUT,
+    CONNECT_TIMEOUT,
+    RETRY_LIMIT,
+    DEFAULT_REGION,
+    VARIABLES_FIELD,
+    VARIABLES_FORMAT,
+    CALLBACK_SECRET,
+)
 
 
 @dataclass(frozen=True)
@@ -164,8 +191,10 @@ class FuseSettings:
     default_region: str = str(DEFAULT_REGION.default)
     variables_field: str = str(VARIABLES_FIELD.default)
     variables_format: str = str(VARIABLES_FORMAT.default)
+    #: The key of result_url callback tokens (:mod:`~airflow_provider_fuse.callback_token`); "": unset.
+    callback_secret: str = str(CALLBACK_SECRET.default)
 
-    def __repr__(self) -> str:  # the developer key must never reach a log line
+    def __repr__(self) -> str:  # the developer key and the callback secret must never reach a log line
         return f"FuseSettings(base_url={self.base_url!r}, login={self.login!r}, password='***')"
 
     @classmethod
@@ -198,6 +227,7 @@ class FuseSettings:
             default_region=DEFAULT_REGION.read(extra, conn_id),
             variables_field=VARIABLES_FIELD.read(extra, conn_id),
             variables_format=VARIABLES_FORMAT.read(extra, conn_id),
+            callback_secret=CALLBACK_SECRET.read(extra, conn_id),
         )
 
     @property

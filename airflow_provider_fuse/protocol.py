@@ -316,15 +316,57 @@ def parse_status_response(body: Any) -> Mapping[str, Any] | None:
     return None
 
 
-def parse_result_callback(body: bytes, content_type: str | None) -> Mapping[str, Any] | None:
-    """A ``result_url`` callback body: ASSUMED JSON (bare or wrapped) or a form-encoded call_details."""
-    from urllib.parse import parse_qs
+# ASSUMED: how Fuse POSTs a call's final details to ``result_url``. Fuse says only that it POSTs the
+# ``call_details``; the provider reads JSON (the status answer's ``{"call_details": {...}}`` or the bare
+# object) and form-encoded bodies (one field per call_details key, ``events`` as JSON text, or a single
+# ``call_details`` field holding the JSON object). Any other Content-Type is refused; a body without one
+# is read as JSON when it starts with ``{``, else as a form. The call id is ASSUMED optional: the
+# documented ``call_details`` sample has none; ``call_id`` beside or inside ``call_details`` is read.
+CALLBACK_JSON, CALLBACK_FORM = "json", "form"
+CALLBACK_FIELD_CALL_ID = "call_id"
+#: Largest callback body read (the documented call_details sample is under 1 KB).
+MAX_CALLBACK_BYTES = 64 * 1024
 
-    if content_type and "json" in content_type:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return None
-        return parse_status_response(data) or (data if isinstance(data, Mapping) else None)
-    form = parse_qs(body.decode(errors="replace"))
-    return {k: v[0] for k, v in form.items()} or None
+
+def callback_body_kind(content_type: str | None, body: bytes) -> str | None:
+    """``"json"``, ``"form"``, or None for a Content-Type a callback never has (see above)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if not media:
+        return CALLBACK_JSON if body.lstrip().startswith(b"{") else CALLBACK_FORM
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return CALLBACK_JSON
+    if media == "application/x-www-form-urlencoded":
+        return CALLBACK_FORM
+    return None
+
+
+def parse_result_callback(body: bytes, content_type: str | None) -> Mapping[str, Any] | None:
+    """A ``result_url`` callback's ``call_details`` (with ``call_id`` when one was sent), or None when
+    the body is not one: another Content-Type, unreadable, or no ``status``. See the ASSUMED note above.
+    """
+    kind = callback_body_kind(content_type, body)
+    if kind is None:
+        return None
+    try:
+        text = body.decode("utf-8")
+        data: Any = json.loads(text) if kind == CALLBACK_JSON else _callback_form(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, Mapping):
+        return None
+    details = parse_status_response(data) or data
+    if CALLBACK_FIELD_CALL_ID in data and CALLBACK_FIELD_CALL_ID not in details:
+        details = {**details, CALLBACK_FIELD_CALL_ID: data[CALLBACK_FIELD_CALL_ID]}
+    return details if isinstance(details.get("status"), str) else None
+
+
+def _callback_form(text: str) -> dict[str, Any]:
+    """A form-encoded callback as call_details; ValueError when it is no form."""
+    form: dict[str, Any] = dict(
+        parse_qsl(text, keep_blank_values=True, strict_parsing=True, max_num_fields=200)
+    )
+    if set(form) == {"call_details"}:
+        return {"call_details": json.loads(form["call_details"])}
+    if isinstance(form.get("events"), str):
+        form["events"] = json.loads(form["events"])
+    return form

@@ -286,7 +286,12 @@ def warn_if_unprotected(log: Log, memory: Memory) -> None:
 
 
 def calls_end_within(requests: Iterable[CallRequest], now: float) -> float:
-    """Seconds from ``now`` until the last of these calls has surely ended (its last attempt reported).
+    """Seconds from ``now`` until the last of these calls has surely ended (its last attempt reported)."""
+    return dialing_ends_at(requests, now) - now + LAST_ATTEMPT_SECONDS
+
+
+def dialing_ends_at(requests: Iterable[CallRequest], now: float) -> float:
+    """When the last of these calls starts its last attempt (Unix time, ``now`` at the earliest).
 
     Fuse stops attempting at ``end_timestamp``; without one, after ``max_attempts`` attempts
     ``reattempt_wait`` apart from the start.
@@ -297,7 +302,7 @@ def calls_end_within(requests: Iterable[CallRequest], now: float) -> float:
         spacing = (int(request.max_attempts or 1) - 1) * float(request.reattempt_wait or 0)
         end = float(request.end_timestamp) if request.end_timestamp else start + spacing
         latest = max(latest, end)
-    return latest - now + LAST_ATTEMPT_SECONDS
+    return latest
 
 
 def retention(task: Any, calls_seconds: float, wait_seconds: float | None) -> timedelta:

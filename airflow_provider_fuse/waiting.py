@@ -9,7 +9,8 @@ trigger event or from a status alike. Nothing here imports aiohttp: a synchronou
 * Many calls' event (:class:`CallsTriggerEvent`): ``{"status", "message", "calls", "requests"}``
   where ``status`` is ``"done"`` (every call ended), ``"timeout"`` or ``"error"``, ``calls`` holds one
   ``[call_id, status, attempts, masked_phone]`` per call in the order given (status None when never
-  read) and ``requests`` counts the status requests sent.
+  read), ``requests`` counts the status requests sent and ``callbacks`` the calls whose outcome
+  came by result_url callback.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class CallsTriggerEvent(TypedDict):
     calls: list[list[Any]]
     requests: int
     unknown_statuses: list[str]  # statuses Fuse reported that this provider does not know, once each
+    callbacks: int  # calls whose outcome came by result_url callback (no status request)
+    untracked_rows: list[list[Any]]  # [row, status, attempts] of calls queued without ids, by callback
 
 
 class UnknownStatuses:
@@ -204,6 +207,26 @@ def ended_before_deferring(
     return outcome(details) if isinstance(details, CallDetails) and details.is_terminal else None
 
 
+@dataclass(frozen=True)
+class Callbacks:
+    """A wait on calls whose ``result_url`` is Airflow's: whose record to read (``ti``, the task
+    instance the callbacks name), and until when (Unix time) to rely on it alone, asking Fuse nothing."""
+
+    ti: Any
+    until: float
+
+    def relied_on(self, now: float) -> bool:
+        return now < self.until
+
+    def pause(self, seconds: float, now: float) -> float:
+        """``seconds``, cut so that the first status request is not later than ``until``."""
+        return min(seconds, max(0.0, self.until - now)) if self.relied_on(now) else seconds
+
+
+def reported_message(call_id: str, status: str) -> str:
+    return f"Fuse reported call {call_id} {status!r} through its result_url callback (no status request)."
+
+
 def wait_in_worker(
     task: Any,
     hook: FuseHook,
@@ -211,16 +234,29 @@ def wait_in_worker(
     poll_interval: float,
     deadline: float | None,
     give_up_unknown: float | None = None,
+    callbacks: Callbacks | None = None,
 ) -> CallDetailsDict:
     """Poll in the worker until the call is terminal or the deadline passes (the sync twin of the trigger).
 
     A call reporting only unknown statuses at ``give_up_unknown`` ends ``unknown`` (:class:`UnknownStatuses`).
+    With ``callbacks``, the record of callbacks is read before each status request, and Fuse is asked
+    nothing until ``callbacks.until``.
     """
     details: CallDetails | None = None
     last_status = None
     unknown = UnknownStatuses(give_up_unknown, task.log)
     while True:
-        found = poll_once(hook, call_id, task.log, deadline)
+        if callbacks is not None:
+            import asyncio
+
+            from airflow_provider_fuse.callbacks import reported_outcome
+
+            reported = asyncio.run(reported_outcome(callbacks.ti, call_id, task.log))
+            if reported is not None:
+                task.log.info(reported_message(call_id, reported.status))
+                return outcome(reported)
+        relying = callbacks is not None and callbacks.relied_on(time.time())
+        found = None if relying else poll_once(hook, call_id, task.log, deadline)
         if isinstance(found, CallDetails):
             details = found
             if details.status != last_status:
@@ -234,7 +270,8 @@ def wait_in_worker(
         if deadline is not None and time.time() >= deadline:
             raise FuseWaitTimeout(timeout_message(call_id, details, deadline))
         error = found if isinstance(found, FuseError) else None
-        time.sleep(pause_before_next_poll(poll_interval, error, deadline))
+        pause = pause_before_next_poll(poll_interval, error, deadline)
+        time.sleep(callbacks.pause(pause, time.time()) if callbacks is not None else pause)
 
 
 def first_in_progress(
@@ -324,6 +361,7 @@ class CallsPoller:
         self.poll_interval = float(poll_interval)
         self.unknown = UnknownStatuses(give_up_unknown, log)
         self.requests = 0
+        self.callbacks = 0  # calls that ended by their result_url callback
         self._order = list(call_ids)
         self._calls = {call_id: _Call() for call_id in self._order}
         self._open = set(self._calls)
@@ -347,7 +385,11 @@ class CallsPoller:
         while self._waiting and self._waiting[0][0] <= now:
             due, ticket, call_id = heapq.heappop(self._waiting)
             heapq.heappush(self._ready, (self._rank(self._calls[call_id]), due, ticket, call_id))
-        return heapq.heappop(self._ready)[3] if self._ready else None
+        while self._ready:
+            call_id = heapq.heappop(self._ready)[3]
+            if call_id in self._open:  # else a callback ended it while it waited its turn
+                return call_id
+        return None
 
     def seconds_to_wait(self, now: float, deadline: float | None) -> float | None:
         """Until the next call is due or the deadline; None when only a poll in flight can wake us."""
@@ -357,6 +399,8 @@ class CallsPoller:
     def record(self, call_id: str, details: CallDetails, now: float) -> None:
         """A status answer: drop the call if it ended, else schedule its next poll."""
         self.requests += 1
+        if call_id not in self._open:  # a callback ended it while this request was in flight
+            return
         call = self._calls[call_id]
         news = (details.status, details.attempts) != (call.status, call.attempts)
         call.status, call.attempts = details.status, details.attempts
@@ -370,6 +414,23 @@ class CallsPoller:
             self._report_progress()
         else:
             self._wait(call_id, now + self._gap(call, details))
+
+    def is_open(self, call_id: str) -> bool:
+        """Whether ``call_id`` is tracked here and not known to have ended."""
+        return call_id in self._open
+
+    def reported(self, call_id: str, details: CallDetails) -> bool:
+        """A result_url callback's terminal details: the call ends without a status request.
+        False for a call not tracked here, already ended, or details that are not terminal."""
+        if call_id not in self._open or not details.is_terminal:
+            return False
+        call = self._calls[call_id]
+        call.status, call.attempts = details.status, details.attempts
+        call.phone = mask_phone(details.phone_number) if details.phone_number else call.phone
+        self.callbacks += 1
+        self._open.discard(call_id)
+        self._report_progress()
+        return True
 
     def ride_out(self, call_id: str, error: FuseError, now: float) -> bool:
         """A failed status request: True (poll again later) when transient, False when permanent."""
@@ -407,6 +468,8 @@ class CallsPoller:
             "calls": calls,
             "requests": self.requests,
             "unknown_statuses": list(self.unknown.seen),
+            "callbacks": self.callbacks,
+            "untracked_rows": [],
         }
 
     def _wait(self, call_id: str, due: float) -> None:
@@ -506,7 +569,11 @@ def campaign_outcome(
     from airflow_provider_fuse.campaign import CampaignResult
 
     result = CampaignResult.tracked(
-        event.get("calls") or [], queued, event.get("unknown_statuses") or (), chunks
+        event.get("calls") or [],
+        queued,
+        event.get("unknown_statuses") or (),
+        chunks,
+        event.get("untracked_rows") or (),
     )
     error: FuseError | None = None
     if event.get("status") == TIMEOUT:

@@ -347,23 +347,30 @@ class FuseHook(BaseHook):
         Airflow 3.1 accepts string, integer, password and boolean fields only, and its api-server
         stands in for wtforms and Flask-AppBuilder when they are not installed.
         """
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import IntegerField, StringField
+        from wtforms import IntegerField, PasswordField, StringField
         from wtforms.validators import Optional
 
-        from airflow_provider_fuse.connection import EXTRAS
+        from airflow_provider_fuse.connection import EXTRAS, Extra
 
-        return {
-            extra.name: (IntegerField if extra.integer else StringField)(
+        def field(extra: Extra) -> Any:
+            if extra.secret:  # no default: Airflow's form would show a default of a secret as "***"
+                return PasswordField(
+                    lazy_gettext(extra.label),
+                    widget=BS3PasswordFieldWidget(),
+                    description=extra.description,
+                    validators=[Optional()],
+                )
+            return (IntegerField if extra.integer else StringField)(
                 lazy_gettext(extra.label),
                 widget=BS3TextFieldWidget(),
                 description=extra.description,
                 default=extra.default if extra.integer else str(extra.default),
                 validators=[Optional()],
             )
-            for extra in EXTRAS
-        }
+
+        return {extra.name: field(extra) for extra in EXTRAS}
 
     def __init__(self, fuse_conn_id: str = DEFAULT_CONN_ID, *, backoff: float | None = None, **kwargs: Any):
         super().__init__(**kwargs)

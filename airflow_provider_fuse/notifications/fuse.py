@@ -40,6 +40,7 @@ NOTIFIER_FIELDS = (
     "reattempt_wait",
     "calling_hours",
     "timezone",
+    "result_url",
 )
 
 
@@ -111,6 +112,10 @@ class FuseCallNotifier(BaseNotifier):
     :param reattempt_wait: seconds between attempts (60 to 86400).
     :param calling_hours: the callee's local hours, e.g. ``("08:00", "21:00")``; None (default) calls at once.
     :param timezone: IANA zone overriding the one found from the number, for ``calling_hours``.
+    :param result_url: https URL Fuse POSTs the call's final details to, or ``"airflow"``: the Fuse
+        plugin of Airflow's API server records them on the failed task instance and emits an event on
+        the deployment's asset (a DAG scheduled on it learns whether the on-call person answered).
+        Task callbacks only: a DAG-level callback or a Deadline Alert has no task instance to name.
     :param fuse_conn_id: Airflow connection of type ``fuse`` (templated).
     :param context: the callback's context, given by Airflow when it runs the notifier in the triggerer.
     """
@@ -130,6 +135,7 @@ class FuseCallNotifier(BaseNotifier):
         reattempt_wait: int | str | None = None,
         calling_hours: tuple[str, str] | str | None = None,
         timezone: str | None = None,
+        result_url: str | None = None,
         fuse_conn_id: str = DEFAULT_CONN_ID,
         context: Context | None = None,
     ):
@@ -143,6 +149,7 @@ class FuseCallNotifier(BaseNotifier):
         self.reattempt_wait = reattempt_wait
         self.calling_hours = calling_hours
         self.timezone = timezone
+        self.result_url = result_url
         self.fuse_conn_id = fuse_conn_id
 
     def __call__(self, *args: Any) -> None:
@@ -172,6 +179,7 @@ class FuseCallNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         from airflow_provider_fuse.hooks.fuse import FuseHook
         from airflow_provider_fuse.models import CallRequest
+        from airflow_provider_fuse.operators.fuse import result_url_of
         from airflow_provider_fuse.resume import (
             LayeredMemory,
             ProcessMemory,
@@ -181,8 +189,9 @@ class FuseCallNotifier(BaseNotifier):
         )
 
         hook = FuseHook(self.fuse_conn_id)
+        fields = {name: getattr(self, name) for name in NOTIFIER_FIELDS}
         request = CallRequest(
-            **{name: getattr(self, name) for name in NOTIFIER_FIELDS},
+            **{**fields, "result_url": result_url_of(self, hook, context.get("ti"))},
             default_region=hook.settings.default_region,
         )
         event = _event(context)

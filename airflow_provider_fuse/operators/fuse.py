@@ -17,7 +17,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
 from airflow_provider_fuse.fields import CALL_FIELDS, OPTION_FIELDS
-from airflow_provider_fuse.links import CALL_ID_XCOM_KEY, FuseCallLink
+from airflow_provider_fuse.links import CALL_ID_XCOM_KEY, FuseCallLink, FuseCampaignLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -100,6 +100,44 @@ def give_up_unknown_at(requests: Sequence[CallRequest]) -> float:
     return waiting.give_up_unknown_at(requests, time.time())
 
 
+def result_url_of(task: Any, hook: FuseHook, ti: Any) -> str | None:
+    """``task.result_url``, or for ``"airflow"`` the callback address of ``ti``'s calls
+    (:func:`~airflow_provider_fuse.callbacks.resolve_result_url`): FuseValidationError before any request."""
+    from airflow_provider_fuse.callbacks import resolve_result_url
+
+    return resolve_result_url(
+        task.result_url,
+        conn_id=task.fuse_conn_id,
+        application_id=task.application_id,
+        deployment_id=task.deployment_id,
+        callback_secret=hook.settings.callback_secret,
+        ti=ti,
+    )
+
+
+def callbacks_until_of(task: Any, requests: Sequence[CallRequest]) -> float | None:
+    """Until when the wait relies on callbacks alone (:func:`~airflow_provider_fuse.callbacks.callbacks_until`);
+    None when ``task.result_url`` is not ``"airflow"``."""
+    from airflow_provider_fuse import callbacks
+
+    return (
+        callbacks.callbacks_until(requests, time.time())
+        if callbacks.wants_callbacks(task.result_url)
+        else None
+    )
+
+
+def ti_coordinates(ti: Any) -> dict[str, Any]:
+    """What names a task instance in XCom: dag_id, run_id, task_id, map_index (-1 when unmapped)."""
+    index = getattr(ti, "map_index", None)
+    return {
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "task_id": ti.task_id,
+        "map_index": -1 if index is None else int(index),
+    }
+
+
 def task_memory(task: Any, hook: FuseHook, context: Context, requests: Sequence[CallRequest]) -> TaskMemory:
     """The task instance's memory, whose keys outlive every retry of ``task`` and its calls."""
     from airflow_provider_fuse import resume
@@ -128,7 +166,10 @@ class QueueCallOperator(BaseOperator):
     :param max_attempts: 1 to 10 attempts; above 1 needs ``reattempt_wait``.
     :param reattempt_wait: seconds (60 to 86400) or timedelta between attempts.
     :param variables: application variables, a dict or JSON object string.
-    :param result_url: https URL Fuse POSTs the final call details to.
+    :param result_url: https URL Fuse POSTs the final call details to, or ``"airflow"``: the Fuse
+        plugin of Airflow's API server receives it (see docs/callbacks.md), and the wait learns the
+        outcome from it with no status request, asking Fuse only when no callback came by the end of
+        the dialing window plus ``callbacks.CALLBACK_GRACE_SECONDS``.
     :param is_pci: run the connected call in Fuse's HIPAA/PCI environment; its variables are never
         logged, and their rendered values are masked (``***``) in the Rendered Template view.
     :param calling_hours: the callee's local hours, e.g. ``("08:00", "21:00")``: the start moves to
@@ -206,25 +247,29 @@ class QueueCallOperator(BaseOperator):
         super().render_template_fields(context, jinja_env)
         hide_pci_variables(self.is_pci, self.variables)
 
-    def build_request(self, hook: FuseHook) -> CallRequest:
-        """The validated request from the rendered fields; raises FuseValidationError first."""
+    def build_request(self, hook: FuseHook, ti: Any = None) -> CallRequest:
+        """The validated request from the rendered fields, ``result_url="airflow"`` resolved for the
+        task instance ``ti``; raises FuseValidationError first."""
         from airflow_provider_fuse.models import CallRequest
 
+        fields = {name: getattr(self, name) for name in CALL_FIELDS}
         return CallRequest(
-            **{name: getattr(self, name) for name in CALL_FIELDS}, default_region=hook.settings.default_region
+            **{**fields, "result_url": result_url_of(self, hook, ti)},
+            default_region=hook.settings.default_region,
         )
 
     def execute(self, context: Context) -> CallDetailsDict | dict[str, str]:
         hook = self.hook
-        request = self.build_request(hook)
+        self._ti = context["ti"]  # where the call id goes as soon as Fuse answers it
+        request = self.build_request(hook, self._ti)
         check_task_settings(self, hook)
         for note in request.calling_notes:
             self.log.warning("Calling hours: %s", note)
-        self._ti = context["ti"]  # where the call id goes as soon as Fuse answers it
         call_id = self._resume_or_queue(hook, request, task_memory(self, hook, context, [request]))
         if not self.wait_for_completion:
             return {"call_id": call_id}
         self._give_up_unknown = give_up_unknown_at([request])
+        self._callbacks_until = callbacks_until_of(self, [request])
         return self._wait(hook, call_id)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> CallDetailsDict:
@@ -263,17 +308,32 @@ class QueueCallOperator(BaseOperator):
         poll_interval, timeout = wait_settings(self, hook)
         deadline = waiting.deadline_after(timeout)
         give_up = getattr(self, "_give_up_unknown", None)  # set by execute (a subclass may not)
+        until = getattr(self, "_callbacks_until", None)
         if self.deferrable:
             from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
 
-            ended = waiting.ended_before_deferring(hook, call_id, self.log, deadline)
+            # With callbacks the trigger reads the record first: no status request before deferring.
+            ended = (
+                None
+                if until is not None
+                else waiting.ended_before_deferring(hook, call_id, self.log, deadline)
+            )
             if ended is not None:
                 return ended
             self.defer(
-                trigger=FuseCallTrigger(call_id, self.fuse_conn_id, poll_interval, deadline, give_up),
+                trigger=FuseCallTrigger(
+                    call_id,
+                    self.fuse_conn_id,
+                    poll_interval,
+                    deadline,
+                    give_up,
+                    callbacks_until=until,
+                    callbacks_ti=None if until is None else ti_coordinates(self._ti),
+                ),
                 method_name="execute_complete",
             )
-        return waiting.wait_in_worker(self, hook, call_id, poll_interval, deadline, give_up)
+        callbacks = None if until is None else waiting.Callbacks(self._ti, until)
+        return waiting.wait_in_worker(self, hook, call_id, poll_interval, deadline, give_up, callbacks)
 
 
 # --- campaigns ---------------------------------------------------------------------------------
@@ -308,7 +368,9 @@ class QueueCallsOperator(BaseOperator):
     :param end_timestamp: when to stop attempting, same forms.
     :param max_attempts: 1 to 10 attempts per call; above 1 needs ``reattempt_wait``.
     :param reattempt_wait: seconds (60 to 86400) or timedelta between attempts.
-    :param result_url: https URL Fuse POSTs each call's final details to.
+    :param result_url: https URL Fuse POSTs each call's final details to, or ``"airflow"``: the Fuse
+        plugin of Airflow's API server receives them, and the wait polls only the calls whose callback
+        did not come by the end of the dialing window plus ``callbacks.CALLBACK_GRACE_SECONDS``.
     :param is_pci: run connected calls in Fuse's HIPAA/PCI environment; variables of rows given inline
         are masked (``***``) in the Rendered Template view.
     :param calling_hours: the callees' local hours, e.g. ``("09:00", "20:00")``: each number's own zone.
@@ -352,6 +414,7 @@ class QueueCallsOperator(BaseOperator):
         "fuse_conn_id",
     )
     template_fields_renderers = {"calls": "json"}
+    operator_extra_links = (FuseCampaignLink(),)
     ui_color = "#e8f1fb"
 
     def __init__(
@@ -421,14 +484,16 @@ class QueueCallsOperator(BaseOperator):
                 if isinstance(row, Mapping):
                     hide_pci_variables(self.is_pci, row.get("variables"))
 
-    def plan(self, hook: FuseHook) -> CampaignPlan:
-        """Validated rows in chunks, from the rendered fields; raises FuseValidationError first."""
+    def plan(self, hook: FuseHook, ti: Any = None) -> CampaignPlan:
+        """Validated rows in chunks, from the rendered fields, ``result_url="airflow"`` resolved for
+        the task instance ``ti``; raises FuseValidationError first."""
         from airflow_provider_fuse import campaign
         from airflow_provider_fuse.validation import flag
 
+        options = {name: getattr(self, name) for name in OPTION_FIELDS}
         return campaign.plan_campaign(
             self._rows(),
-            {name: getattr(self, name) for name in OPTION_FIELDS},
+            {**options, "result_url": result_url_of(self, hook, ti)},
             chunk_size=campaign.chunk_size_setting(self.chunk_size),
             skip_invalid=flag("skip_invalid", self.skip_invalid),
             allow_duplicates=flag("allow_duplicates", self.allow_duplicates),
@@ -439,6 +504,7 @@ class QueueCallsOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> CampaignXCom:
+        from airflow_provider_fuse.callbacks import wants_callbacks
         from airflow_provider_fuse.campaign import CampaignResult, ratio_setting
         from airflow_provider_fuse.result_file import check_result_path
         from airflow_provider_fuse.resume import chunk_call_ids
@@ -447,13 +513,15 @@ class QueueCallsOperator(BaseOperator):
         check_result_path(self.result_path)  # and so does a result_path that cannot name a file
         hook = self.hook
         check_task_settings(self, hook)
-        plan = self.plan(hook)
+        plan = self.plan(hook, context["ti"])
         self._log_plan(plan)
         if not plan.chunks:
             self.log.warning("The campaign has no rows: no call to place.")
             return CampaignResult(0, ()).to_xcom()
         memory = task_memory(self, hook, context, [chunk.requests[0] for chunk in plan.chunks])
         self._ti = context["ti"]  # where each chunk's ids go as soon as Fuse answers them
+        # result_url="airflow": the key of the phone digests published beside each upload's ids
+        self._phone_secret = hook.settings.callback_secret if wants_callbacks(self.result_url) else None
         records = self._resume_or_queue(hook, plan, memory)
         chunks = plan.queued_chunks([chunk_call_ids(record) for record in records])
         untracked = [index for index, queued in enumerate(chunks) if queued.call_ids is None]
@@ -464,11 +532,14 @@ class QueueCallsOperator(BaseOperator):
                 f"{sum(len(chunks[index].rows) for index in untracked):,}",
             )
         call_ids = [call_id for queued in chunks for call_id in queued.call_ids or ()]
-        if not self.wait_for_completion or not call_ids:
+        # Calls queued without ids can still end by callback (matched by number): wait for those too.
+        if not self.wait_for_completion or not (call_ids or (untracked and self._phone_secret)):
             return self._report(context, plan.result_queued(chunks))
         queued = plan.queued(untracked)
         context["ti"].xcom_push(key=QUEUED_XCOM_KEY, value=queued)
-        self._give_up_unknown = give_up_unknown_at([chunk.requests[0] for chunk in plan.chunks])
+        firsts = [chunk.requests[0] for chunk in plan.chunks]
+        self._give_up_unknown = give_up_unknown_at(firsts)
+        self._callbacks_until = callbacks_until_of(self, firsts)
         event = self._wait(hook, records, call_ids)
         return self._conclude(context, event, queued, chunks)
 
@@ -493,6 +564,7 @@ class QueueCallsOperator(BaseOperator):
                     max_requests_per_second=self.max_requests_per_second,
                     give_up_unknown=getattr(self, "_give_up_unknown", None),
                     call_ids_in_xcom=self._calls_in_xcom(records, call_ids, later),
+                    callbacks_until=getattr(self, "_callbacks_until", None),
                 ),
                 method_name="execute_complete",
             )
@@ -516,12 +588,8 @@ class QueueCallsOperator(BaseOperator):
         starts: dict[float, list[int]] = {}
         for index, start in later:
             starts.setdefault(start, []).append(index)
-        ti = self._ti
         return {
-            "dag_id": ti.dag_id,
-            "task_id": ti.task_id,
-            "run_id": ti.run_id,
-            "map_index": -1 if ti.map_index is None else int(ti.map_index),
+            **ti_coordinates(self._ti),  # type: ignore[typeddict-item]
             "key": CHUNK_XCOM_KEY,
             "chunks": len(records),
             "calls": len(call_ids),
@@ -569,7 +637,10 @@ class QueueCallsOperator(BaseOperator):
 
         result, error = campaign_outcome(event, queued, ratio_setting(self.min_completed_ratio), chunks)
         self.log.info(
-            "Fuse campaign: %s (%s status requests).", result.describe(), f"{event.get('requests', 0):,}"
+            "Fuse campaign: %s (%s status requests, %s outcomes by callback).",
+            result.describe(),
+            f"{event.get('requests', 0):,}",
+            f"{event.get('callbacks', 0):,}",
         )
         value = self._report(context, result)
         if error is not None:
@@ -665,6 +736,16 @@ class QueueCallsOperator(BaseOperator):
         self._ti.xcom_push(
             key=CHUNK_CALLS_XCOM_KEY.format(index=chunk.index), value=CampaignPlan.chunk_calls(chunk)
         )
+        secret = getattr(self, "_phone_secret", None)
+        if secret:  # result_url="airflow": how a callback naming no call id finds its call
+            from airflow_provider_fuse.callback_token import phone_digest
+            from airflow_provider_fuse.callbacks import PHONES_KEY
+
+            digests = [phone_digest(row.request.phone_number, secret) for row in chunk.rows]
+            rows = pack_ids(row.row for row in chunk.rows)
+            self._ti.xcom_push(
+                key=PHONES_KEY.format(index=chunk.index), value={"digests": digests, "rows": rows}
+            )
 
     def _upload(self, hook: FuseHook, plan: CampaignPlan, chunk: Chunk, memory: Memory) -> ChunkRecord:
         from airflow_provider_fuse.resume import queue_chunk_once

@@ -11,14 +11,18 @@ Used by ``make demo`` and the end-to-end tests, and handy for testing your own D
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +91,45 @@ class AirflowSandbox:
         completed = self._run(args, self.env(env), timeout=timeout)
         return DagTestResult(dag_id, completed.returncode, completed.stdout, self.task_states(dag_id))
 
+    @contextlib.contextmanager
+    def api_server(self, env: Mapping[str, str] | None = None, timeout: float = 180) -> Iterator[str]:
+        """``airflow api-server`` on a free loopback port, up (its version answers) for the block; yields
+        its URL. Its output goes to ``api-server.log`` in the home. ``timeout`` only stops a stuck start
+        (about 15 s on a quiet machine)."""
+        import urllib.request
+
+        self.migrate()
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        url = f"http://127.0.0.1:{port}"
+        argv = [self.airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        with (self.home / "api-server.log").open("wb") as log:
+            server = subprocess.Popen(
+                argv,
+                env=self.env({"AIRFLOW__API__BASE_URL": url, **(env or {})}),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                with (
+                    contextlib.suppress(OSError),
+                    urllib.request.urlopen(f"{url}/api/v2/version", timeout=5) as up,
+                ):
+                    if up.status == 200:
+                        break
+                if server.poll() is not None or time.monotonic() > deadline:
+                    output = (self.home / "api-server.log").read_text(errors="replace")
+                    raise RuntimeError(f"airflow api-server did not start:\n{output[-3000:]}")
+                time.sleep(0.5)
+            yield url
+        finally:
+            _stop(server)
+
     def task_states(self, dag_id: str) -> dict[str, str]:
         """Final state of each task instance in the DAG's latest run (``task_id`` or ``task_id[map_index]``)."""
         rows = self._query(
@@ -136,3 +179,16 @@ class AirflowSandbox:
         if check and completed.returncode:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{completed.stdout[-3000:]}")
         return completed
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """Its whole process group: SIGTERM, then SIGKILL if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(server.pid, sig)
+            server.wait(timeout=wait)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -8,17 +8,18 @@ and the pacing are :mod:`airflow_provider_fuse.waiting`'s, shared with the worke
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp  # noqa: F401  (imported here, with the triggers, so the first poll doesn't block the loop on it)
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fuse import DEFAULT_CONN_ID
+from airflow_provider_fuse.callbacks import PHONES_KEY, callbacks_since, reported_outcome
 from airflow_provider_fuse.campaign import CallsInXCom, ids_digest, pack_ids, unpack_ids
 from airflow_provider_fuse.exceptions import FuseError
 from airflow_provider_fuse.models import UNKNOWN_STATUS, CallDetails
@@ -26,6 +27,7 @@ from airflow_provider_fuse.waiting import (
     ERROR,
     TIMEOUT,
     TRANSIENT_ERRORS,
+    Callbacks,
     CallsPoller,
     RequestPacer,
     UnknownStatuses,
@@ -33,6 +35,7 @@ from airflow_provider_fuse.waiting import (
     calls_not_before,
     hold_if_asked,
     pause_before_next_poll,
+    reported_message,
     timeout_message,
     until_deadline,
 )
@@ -55,6 +58,12 @@ class FuseCallTrigger(BaseTrigger):
     :param deadline: Unix time after which the wait ends with a ``timeout`` event; None waits forever.
     :param give_up_unknown: Unix time after which a call reporting only statuses this provider does not
         know ends ``unknown`` (see ``waiting.UnknownStatuses``); None waits for them until the deadline.
+    :param callbacks_until: the call's ``result_url`` is Airflow's (``result_url="airflow"``): every
+        ``poll_interval`` the trigger reads the callbacks recorded for its task instance first, and
+        sends no status request before this Unix time (the dialing window's end plus
+        ``callbacks.CALLBACK_GRACE_SECONDS``). None (default): no callbacks, poll as always.
+    :param callbacks_ti: ``{"dag_id", "run_id", "task_id", "map_index"}`` of the task instance whose
+        callbacks to read where the trigger is not told its own (``airflow dags test`` runs it inline).
     """
 
     def __init__(
@@ -64,6 +73,8 @@ class FuseCallTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         deadline: float | None = None,
         give_up_unknown: float | None = None,
+        callbacks_until: float | None = None,
+        callbacks_ti: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         self.call_id = str(call_id)
@@ -71,6 +82,8 @@ class FuseCallTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.give_up_unknown = give_up_unknown
+        self.callbacks_until = callbacks_until
+        self.callbacks_ti = None if callbacks_ti is None else dict(callbacks_ti)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -80,7 +93,11 @@ class FuseCallTrigger(BaseTrigger):
                 "fuse_conn_id": self.fuse_conn_id,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
-                **_give_up(self.give_up_unknown),
+                **_only_set(
+                    give_up_unknown=self.give_up_unknown,
+                    callbacks_until=self.callbacks_until,
+                    callbacks_ti=self.callbacks_ti,
+                ),
             },
         )
 
@@ -90,35 +107,53 @@ class FuseCallTrigger(BaseTrigger):
         hook = FuseHook(self.fuse_conn_id)
         details: CallDetails | None = None
         unknown = UnknownStatuses(self.give_up_unknown, self.log)
+        callbacks = self._callbacks()
         try:
             async with hook.hold_session():
                 while True:
                     error: FuseError | None = None
-                    try:
-                        # Retries inside one poll (Retry-After, backoff, slow answers) end at the deadline.
-                        details = await hook.aget_call(self.call_id, deadline=self.deadline)
-                    except TRANSIENT_ERRORS as err:
-                        error = err
-                        self.log.warning("Fuse call %s: status not read, will retry: %s", self.call_id, err)
-                    else:
-                        if details.is_terminal:
-                            message = f"Fuse call {self.call_id} ended {details.status!r}."
-                            yield TriggerEvent(call_event(details.status, self.call_id, details, message))
+                    if callbacks is not None:
+                        reported = await reported_outcome(callbacks.ti, self.call_id, self.log)
+                        if reported is not None:
+                            message = reported_message(self.call_id, reported.status)
+                            yield TriggerEvent(call_event(reported.status, self.call_id, reported, message))
                             return
-                        strange = unknown.check(self.call_id, details, time.time())
-                        if strange is not None and strange.status == UNKNOWN_STATUS:
-                            message = f"Fuse call {self.call_id} ended {UNKNOWN_STATUS!r} (Fuse: {details.status!r})."
-                            yield TriggerEvent(call_event(UNKNOWN_STATUS, self.call_id, strange, message))
-                            return
+                    if callbacks is None or not callbacks.relied_on(time.time()):  # else: no request yet
+                        try:
+                            # Retries inside one poll (Retry-After, backoff, slow answers) end at the deadline.
+                            details = await hook.aget_call(self.call_id, deadline=self.deadline)
+                        except TRANSIENT_ERRORS as err:
+                            error = err
+                            self.log.warning(
+                                "Fuse call %s: status not read, will retry: %s", self.call_id, err
+                            )
+                        else:
+                            if details.is_terminal:
+                                message = f"Fuse call {self.call_id} ended {details.status!r}."
+                                yield TriggerEvent(call_event(details.status, self.call_id, details, message))
+                                return
+                            strange = unknown.check(self.call_id, details, time.time())
+                            if strange is not None and strange.status == UNKNOWN_STATUS:
+                                message = f"Fuse call {self.call_id} ended {UNKNOWN_STATUS!r} (Fuse: {details.status!r})."
+                                yield TriggerEvent(call_event(UNKNOWN_STATUS, self.call_id, strange, message))
+                                return
                     # +-10% jitter keeps thousands of triggers from polling in lockstep after a stall.
                     interval = self.poll_interval * random.uniform(0.9, 1.1)
-                    await asyncio.sleep(pause_before_next_poll(interval, error, self.deadline))
+                    pause = pause_before_next_poll(interval, error, self.deadline)
+                    await asyncio.sleep(callbacks.pause(pause, time.time()) if callbacks else pause)
                     if self.deadline is not None and time.time() >= self.deadline:  # no poll past it
                         message = timeout_message(self.call_id, details, self.deadline)
                         yield TriggerEvent(call_event(TIMEOUT, self.call_id, details, message))
                         return
         except FuseError as err:
             yield TriggerEvent(call_event(ERROR, self.call_id, details, str(err)))
+
+    def _callbacks(self) -> Callbacks | None:
+        """Where this wait reads callbacks: its task instance (set by the triggerer before ``run``)."""
+        if self.callbacks_until is None:
+            return None
+        ti = _own_task_instance(self, self.callbacks_ti)
+        return None if ti is None else Callbacks(ti, float(self.callbacks_until))
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the task was killed by a user. Fuse cannot cancel one call, so nothing is cancelled."""
@@ -153,6 +188,10 @@ class FuseCallsTrigger(BaseTrigger):
         know end ``unknown`` (see ``waiting.UnknownStatuses``).
     :param call_ids_in_xcom: instead of ``call_ids`` and ``not_before``: where the ids are; the event
         lists them upload by upload.
+    :param callbacks_until: the calls' ``result_url`` is Airflow's: every ``CALLBACKS_READ_SECONDS``
+        (at most ``poll_interval``) the trigger reads the callbacks newly recorded for its task
+        instance (one XCom read when none is new), ends the calls they name, and polls no call before
+        this Unix time (the dialing window's end plus ``callbacks.CALLBACK_GRACE_SECONDS``).
     """
 
     def __init__(
@@ -166,6 +205,7 @@ class FuseCallsTrigger(BaseTrigger):
         max_requests_per_second: float = 10.0,
         give_up_unknown: float | None = None,
         call_ids_in_xcom: CallsInXCom | Mapping[str, Any] | None = None,
+        callbacks_until: float | None = None,
     ):
         super().__init__()
         if int(max_concurrency) < 1:
@@ -183,6 +223,9 @@ class FuseCallsTrigger(BaseTrigger):
         self.call_ids_in_xcom: CallsInXCom | None = (
             None if call_ids_in_xcom is None else CallsInXCom(**call_ids_in_xcom)  # type: ignore[typeddict-item]
         )
+        self.callbacks_until = callbacks_until
+        self._phones: Phones = {}  # filled from XCom by run() (see _read_phones)
+        self._reported_rows: list[list[Any]] = []
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Where the ids are in XCom, or the ids packed into runs (10,000 consecutive ids cost a few bytes)."""
@@ -200,7 +243,7 @@ class FuseCallsTrigger(BaseTrigger):
             "deadline": self.deadline,
             "max_concurrency": self.max_concurrency,
             "max_requests_per_second": self.max_requests_per_second,
-            **_give_up(self.give_up_unknown),
+            **_only_set(give_up_unknown=self.give_up_unknown, callbacks_until=self.callbacks_until),
         }
         return f"{type(self).__module__}.{type(self).__qualname__}", {**calls, **settings}
 
@@ -220,14 +263,18 @@ class FuseCallsTrigger(BaseTrigger):
                 error = await self._track(hook, poller)
         except FuseError as err:  # the connection cannot be read or used
             error = err
-        yield TriggerEvent(poller.event(self.deadline, error))
+        yield TriggerEvent({**poller.event(self.deadline, error), "untracked_rows": self._reported_rows})
 
     def _poller(self) -> CallsPoller:
+        starts = calls_not_before(self.not_before)
+        if self.callbacks_until is not None:  # a call is first polled one interval after its start
+            first = self.callbacks_until - self.poll_interval
+            starts = {call_id: max(starts.get(call_id, first), first) for call_id in self.call_ids}
         return CallsPoller(
             self.call_ids,
             poll_interval=self.poll_interval,
             now=time.time(),
-            not_before=calls_not_before(self.not_before),
+            not_before=starts,
             log=self.log,
             give_up_unknown=self.give_up_unknown,
         )
@@ -250,10 +297,28 @@ class FuseCallsTrigger(BaseTrigger):
                 _xcom_lost(where, f"its XComs hold other calls than it deferred with ({len(call_ids):,})")
             )
         self.call_ids = call_ids
+        if self.callbacks_until is not None:
+            self._phones = await self._read_phones(where, chunks)
         self.not_before = [
             (float(at), [call_id for index in unpack_ids(indexes) for call_id in chunks[int(index)]])
             for at, indexes in where["starts"]
         ]
+
+    async def _read_phones(self, where: CallsInXCom, chunks: list[list[str]]) -> Phones:
+        """Which call (its id) or row (an upload answered without ids) each number's digest names:
+        one XCom read per upload, from ``callbacks.PHONES_KEY``."""
+        phones: Phones = {}
+        for index, call_ids in enumerate(chunks):
+            value = await read_xcom(where, PHONES_KEY.format(index=index))
+            if not isinstance(value, Mapping):  # a campaign queued before the digests were published
+                continue
+            digests = list(value.get("digests") or ())
+            targets: list[str | int] = list(call_ids) or [
+                int(row) for row in unpack_ids(value.get("rows") or ())
+            ]
+            for digest, target in zip(digests, targets, strict=False):
+                phones.setdefault(str(digest), []).append(target)
+        return phones
 
     async def _track(self, hook: Any, poller: CallsPoller) -> FuseError | None:
         """Poll until every call ended, the deadline passed, or a permanent error (returned)."""
@@ -279,17 +344,28 @@ class FuseCallsTrigger(BaseTrigger):
                 slots.release()
                 news.set()
 
+        inbox = self._inbox(poller)
+        self._reported_rows = [] if inbox is None else inbox.reported_rows
+
+        def waiting() -> bool:
+            return bool(poller.pending) or (inbox is not None and inbox.awaits_rows(time.time()))
+
         try:
-            while poller.pending and not errors:
+            while waiting() and not errors:
+                if inbox is not None:
+                    await inbox.take(time.time())
+                    if not waiting():
+                        break  # the callbacks ended every call
                 if not await _acquire_before(slots, self.deadline):
                     break
                 call_id = poller.next_call(time.time())
                 if call_id is None:
                     slots.release()
-                    if not poller.pending or errors:  # the last polls ended while we waited for a slot
+                    if not waiting() or errors:  # the last polls ended while we waited for a slot
                         break
                     news.clear()
-                    await _nap(news, poller.seconds_to_wait(time.time(), self.deadline))
+                    wait = poller.seconds_to_wait(time.time(), self.deadline)
+                    await _nap(news, inbox.cap(wait, time.time()) if inbox is not None else wait)
                     continue
                 # The rate, or a Retry-After that Fuse asked for: never past the deadline.
                 if delay := pacer.delay(time.monotonic()):
@@ -305,23 +381,102 @@ class FuseCallsTrigger(BaseTrigger):
             await asyncio.gather(*in_flight, return_exceptions=True)
         return errors[0] if errors else None
 
+    def _inbox(self, poller: CallsPoller) -> CallbackInbox | None:
+        if self.callbacks_until is None:
+            return None
+        ti = _own_task_instance(self, self.call_ids_in_xcom)
+        if ti is None:
+            return None
+        return CallbackInbox(
+            ti,
+            poller,
+            every=min(self.poll_interval, CALLBACKS_READ_SECONDS),
+            until=float(self.callbacks_until),
+            phones=self._phones,
+            log=self.log,
+        )
+
     async def on_kill(self) -> None:
         """Airflow 3.3+: the task was killed by a user; nothing is cancelled in Fuse."""
         _killed(self.log, f"{len(self.call_ids):,} Fuse calls")
 
 
-async def read_xcom(where: CallsInXCom, key: str) -> Any:
-    """One XCom of the task instance ``where`` names, through the Task SDK's supervisor.
+#: How often a campaign's trigger reads the callbacks recorded for it (one XCom read when none is new).
+CALLBACKS_READ_SECONDS = 5.0
 
-    ``XCom.get_one`` in a thread reaches the triggerer's supervisor on Airflow 3.1 to 3.3 alike, and
-    ``airflow dags test``'s in-process one (``XCom.aget_one`` exists from 3.3 only, and the in-process
-    supervisor cannot be awaited). Raises FuseError outside both.
+
+#: A campaign's numbers by keyed digest: the call ids (or, for uploads Fuse answered without ids, the
+#: rows) that number was queued as, in upload order.
+Phones = dict[str, list[str | int]]
+
+
+class CallbackInbox:
+    """A campaign's callbacks, read incrementally from its task instance's record.
+
+    A callback ends the call it names, or, naming none, the first call still open that its number
+    was queued as (``phones``); a row of an upload answered without ids gets its outcome that way
+    only, and is awaited until ``until``. No status request either way.
     """
-    from airflow.sdk.execution_time import task_runner
-    from airflow.sdk.execution_time.xcom import XCom
-    from asgiref.sync import sync_to_async
 
-    if getattr(task_runner, "SUPERVISOR_COMMS", None) is None:
+    def __init__(self, ti: Any, poller: CallsPoller, *, every: float, until: float, phones: Phones, log: Any):
+        self.ti = ti
+        self.poller = poller
+        self.every = every
+        self.until = until
+        self.phones = phones
+        self.rows = {target for targets in phones.values() for target in targets if isinstance(target, int)}
+        self.reported_rows: list[list[Any]] = []  # [row, status, attempts], as the event carries them
+        self.seen = 0  # entries of the record already read
+        self.next_read = float("-inf")
+        self.log = log
+
+    def awaits_rows(self, now: float) -> bool:
+        """Rows queued without ids still wait for their callback (nothing else can tell their end)."""
+        return bool(self.rows) and now < self.until
+
+    async def take(self, now: float) -> None:
+        """Read what arrived since the last look, when a read is due."""
+        if now < self.next_read:
+            return
+        self.next_read = now + self.every
+        try:
+            entries = await callbacks_since(self.ti, self.seen)
+        except Exception as error:  # the supervisor or the XCom backend failed: poll on, read later
+            self.log.warning("The callbacks record could not be read: %s", error)
+            return
+        for entry in entries:
+            self.seen = max(self.seen, int(entry["seq"]) + 1)
+            details = CallDetails.from_dict(entry["details"])
+            target = details.call_id or self._match(entry.get("phone_digest"))
+            if not details.is_terminal or target is None:
+                continue
+            if isinstance(target, int):
+                self.rows.discard(target)
+                self.reported_rows.append([target, details.status, details.attempts])
+                self.poller.callbacks += 1
+            else:
+                self.poller.reported(target, details)
+
+    def _match(self, digest: str | None) -> str | int | None:
+        for target in self.phones.get(digest or "", ()):
+            if target in self.rows if isinstance(target, int) else self.poller.is_open(target):
+                return target
+        return None
+
+    def cap(self, seconds: float | None, now: float) -> float:
+        """A nap, cut so that the next read is not late."""
+        until_read = max(0.0, self.next_read - now)
+        return until_read if seconds is None else min(seconds, until_read)
+
+
+async def read_xcom(where: CallsInXCom, key: str) -> Any:
+    """One XCom of the task instance ``where`` names (``task_sdk_xcom.aget_xcom``).
+
+    Raises FuseError where no Task SDK supervisor runs, or when the read fails.
+    """
+    from airflow_provider_fuse.task_sdk_xcom import aget_xcom, supervisor_running
+
+    if not supervisor_running():
         raise FuseError(
             _xcom_lost(
                 where,
@@ -329,8 +484,8 @@ async def read_xcom(where: CallsInXCom, key: str) -> Any:
             )
         )
     try:
-        return await sync_to_async(XCom.get_one)(
-            key=key,
+        return await aget_xcom(
+            key,
             dag_id=where["dag_id"],
             task_id=where["task_id"],
             run_id=where["run_id"],
@@ -350,9 +505,22 @@ def _xcom_lost(where: CallsInXCom, why: str) -> str:
     )
 
 
-def _give_up(at: float | None) -> dict[str, float]:
-    """``give_up_unknown`` when set: unset, a trigger serializes exactly as release 0.1.0 stored it."""
-    return {} if at is None else {"give_up_unknown": at}
+def _own_task_instance(trigger: BaseTrigger, coordinates: Mapping[str, Any] | None) -> Any:
+    """The task instance whose callbacks a trigger reads: the one the triggerer sets before ``run``,
+    else the one its arguments name; None (logged: the trigger polls Fuse) without either."""
+    ti = getattr(trigger, "task_instance", None)
+    if ti is None and coordinates is not None:
+        ti = SimpleNamespace(
+            **{key: coordinates[key] for key in ("dag_id", "run_id", "task_id", "map_index")}
+        )
+    if ti is None:
+        trigger.log.warning("No task instance to read result_url callbacks of: polling Fuse instead.")
+    return ti
+
+
+def _only_set(**kwargs: Any) -> dict[str, Any]:
+    """The arguments that are set: unset, a trigger serializes exactly as release 0.1.0 stored it."""
+    return {name: value for name, value in kwargs.items() if value is not None}
 
 
 async def _acquire_before(slots: asyncio.Semaphore, deadline: float | None) -> bool:
@@ -369,5 +537,13 @@ async def _acquire_before(slots: asyncio.Semaphore, deadline: float | None) -> b
 
 async def _nap(news: asyncio.Event, seconds: float | None) -> None:
     """Sleep until a poll in flight reports (``news``) or ``seconds`` pass."""
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(news.wait(), seconds)
+    if seconds is None:
+        await news.wait()
+        return
+    waiters = {asyncio.ensure_future(news.wait()), asyncio.ensure_future(asyncio.sleep(seconds))}
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)

@@ -108,4 +108,7 @@ def test_make_demo_places_and_tracks_the_call(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert f"Task {TASK_ID}: success" in out
     assert re.search(r"status +completed\n +attempts +2 of 3\n", out), out
+    # then the same kind of call with result_url="airflow": the outcome came by callback, no polling
+    assert "1 queue request and 0 status requests; it POSTed the outcome to http://127.0.0.1:" in out
+    assert "/fuse/callbacks/*** (HTTP 200)." in out
     assert "Fuse received 1 queue request" in out

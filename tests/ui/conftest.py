@@ -41,6 +41,10 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 USERNAME = "admin"
+#: The connection of tests/ui/dags/fuse_ui_pages.py, known to the api-server with a callback secret
+#: so that it accepts the result callbacks test_pages.py delivers as Fuse would.
+PAGES_CONN_ID = "fuse_pages"
+CALLBACK_SECRET = "ui-tests-callback-secret-0123456789abcdef"
 SERVER_START_TIMEOUT = 90.0
 
 
@@ -86,20 +90,36 @@ def simulator() -> Iterator[FuseSimulator]:
         yield sim
 
 
+def pages_connection(simulator: FuseSimulator) -> str:
+    """``fuse_pages`` (JSON form): the simulator, with the callback secret."""
+    return json.dumps(
+        {
+            "conn_type": "fuse",
+            "host": simulator.url,
+            "login": simulator.login,
+            "password": simulator.password,
+            "extra": {"callback_secret": CALLBACK_SECRET},
+        }
+    )
+
+
 @pytest.fixture(scope="session")
-def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUI]:
-    """``airflow api-server`` with the simple auth manager (user admin, generated password) and Test enabled."""
+def airflow_ui(tmp_path_factory: pytest.TempPathFactory, simulator: FuseSimulator) -> Iterator[AirflowUI]:
+    """``airflow api-server`` with the simple auth manager (user admin, generated password) and Test
+    enabled; ``[api] base_url`` is its own address (the task pages' links are built from it)."""
     sandbox = AirflowSandbox([ROOT / "example_dags"], home=tmp_path_factory.mktemp("airflow-home"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
     env = sandbox.env(
         {
             "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+            "AIRFLOW__API__BASE_URL": url,
+            f"AIRFLOW_CONN_{PAGES_CONN_ID.upper()}": pages_connection(simulator),
         }
     )
     sandbox.migrate()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log_path = sandbox.home / "api-server.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(

@@ -38,7 +38,10 @@ EXTRAS = {
     "default_region": "GB",
     "variables_field": "call_params",
     "variables_format": "bracketed",
+    "callback_secret": "ui-test-callback-secret-0123456789-abcdefghij",
 }
+#: Extras whose value Airflow masks once saved: the form shows them as ***, the REST API answers ***.
+SECRET_EXTRAS = {name for name, field in EXTRA_FIELDS.items() if field["schema"].get("format") == "password"}
 # Airflow 3.3.1 and 3.3.2 send port 0 for a port-less connection and then refuse to test it
 # (apache/airflow#73298, fixed upstream in the API): every Fuse connection is port-less.
 AIRFLOW_VERSION = tuple(int(part) for part in version("apache-airflow-core").split(".")[:2])
@@ -49,10 +52,11 @@ TOAST = "[data-scope='toast'][data-part='root']"
 def stored_extras() -> dict[str, Any]:
     """EXTRAS as the form saves them. Airflow 3.1's form (FuseHook's fallback widgets) has integer and
     text fields only: the seconds are saved as text, which the hook reads alike."""
+    shown = {name: "***" if name in SECRET_EXTRAS else value for name, value in EXTRAS.items()}
     if AIRFLOW_VERSION >= (3, 2):
-        return EXTRAS
+        return shown
     seconds = [name for name, field in EXTRA_FIELDS.items() if "number" in field["schema"]["type"]]
-    return {name: str(value) if name in seconds else value for name, value in EXTRAS.items()}
+    return {name: str(value) if name in seconds else value for name, value in shown.items()}
 
 
 def extra_selector(key: str) -> str:
@@ -158,7 +162,8 @@ def test_fuse_connection_form_test_button_and_round_trip(
     for name, field in EXTRA_FIELDS.items():
         box = dialog.locator(extra_selector(name))
         expect(box).to_be_visible()
-        expect(box).to_have_value(str(field["schema"]["default"]))
+        default = field["schema"]["default"]
+        expect(box).to_have_value("" if default is None else str(default))
         expect(box).to_have_accessible_description(field["description"])
         label = dialog.get_by_role("group").filter(has=page.locator(extra_selector(name))).locator("label")
         expect(label).to_have_text(field["label"])
@@ -209,7 +214,9 @@ def test_fuse_connection_form_test_button_and_round_trip(
     expect(dialog.locator("input[name='password']")).not_to_have_value(simulator.password)
     dialog.get_by_role("button", name="Extra Fields", exact=True).click()
     for name, value in EXTRAS.items():
-        expect(dialog.locator(extra_selector(name))).to_have_value(str(value))
+        expect(dialog.locator(extra_selector(name))).to_have_value(
+            "***" if name in SECRET_EXTRAS else str(value)
+        )
     shots(page, "reopened")
 
     stored = airflow_ui.api("GET", f"/connections/{CONN_ID}")

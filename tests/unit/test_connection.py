@@ -25,7 +25,8 @@ def test_defaults_have_one_home() -> None:
     fields = get_provider_info()["connection-types"][0]["conn-fields"]
     for extra in EXTRAS:
         assert getattr(settings, extra.name) == extra.default
-        assert fields[extra.name]["schema"]["default"] == extra.default
+        # A secret's field has no default: Airflow's form would show it as "***".
+        assert fields[extra.name]["schema"]["default"] == (None if extra.secret else extra.default)
     assert (settings.request_timeout, settings.connect_timeout, settings.retry_limit) == (30, 10, 5)
     assert settings.default_region == "US"
 
@@ -198,3 +199,22 @@ def test_settings_know_whether_fuse_is_on_loopback(host: str, loopback: bool) ->
     """The polling floor and the campaign rate ceiling do not apply to a loopback Fuse (the simulator)."""
     settings = FuseSettings(base_url(host), "ops@example.com", "dk")
     assert settings.loopback is loopback
+
+
+SECRET = "s" * 32
+
+
+def test_the_callback_secret_is_read_and_never_shown() -> None:
+    settings = FuseSettings.from_connection(conn(extra_dejson={"callback_secret": f" {SECRET} "}))
+    assert settings.callback_secret == SECRET
+    assert SECRET not in repr(settings)
+    assert FuseSettings.from_connection(conn()).callback_secret == ""
+
+
+@pytest.mark.parametrize("value", ["too-short-" + "x" * 10, "has spaces " + "x" * 32, 12345678901234567890])
+def test_a_bad_callback_secret_is_refused_without_showing_it(value: Any) -> None:
+    with pytest.raises(FuseConfigurationError) as caught:
+        FuseSettings.from_connection(conn(extra_dejson={"callback_secret": value}))
+    message = str(caught.value)
+    assert "callback_secret" in message and "32 to 512 printable characters" in message
+    assert str(value)[:10] not in message

@@ -41,7 +41,10 @@ def test_connection_form_is_declared() -> None:
         "default_region",
         "variables_field",
         "variables_format",
+        "callback_secret",
     }
+    # "format: password" makes Airflow's form mask the secret (providers_manager's is_sensitive).
+    assert fields["callback_secret"]["schema"]["format"] == "password"
     assert fields["default_region"]["schema"]["default"] == "US"
     assert fields["variables_field"]["schema"]["default"] == "call_parameters"
     assert fields["variables_format"]["schema"] == {"type": ["string", "null"], "default": "json"}

@@ -163,3 +163,20 @@ def test_a_campaign_wait_that_stopped_fails_with_what_is_known() -> None:
 )
 def test_events_have_exactly_the_keys_their_types_declare(record: type, produced: Any) -> None:
     assert set(produced()) == set(get_type_hints(record))
+
+
+def test_a_call_ended_by_its_callback_is_never_polled_again() -> None:
+    import logging
+
+    from airflow_provider_fuse.models import CallDetails
+    from airflow_provider_fuse.waiting import CallsPoller
+
+    poller = CallsPoller(["1", "2", "3"], poll_interval=10, now=0.0, log=logging.getLogger("test"))
+    assert poller.next_call(10.0) == "1"  # "2" and "3" are due too, waiting their turn
+    done = CallDetails.from_dict({"call_id": "2", "status": "completed", "events": []})
+    assert poller.reported("2", done) and not poller.reported("2", done)
+    poller.reported("3", CallDetails.from_dict({"status": "dialing", "events": []}))  # not an outcome
+    assert poller.next_call(10.0) == "3" and poller.next_call(10.0) is None
+    poller.record("1", done, 11.0)
+    assert (poller.pending, poller.requests, poller.callbacks) == (1, 1, 1)
+    assert poller.event()["calls"][1][:2] == ["2", "completed"]

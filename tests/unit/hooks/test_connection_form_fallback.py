@@ -23,9 +23,15 @@ def widgets_as_the_api_serves_them() -> dict[str, dict[str, Any]]:
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService as Meta
 
     stand_ins = {
-        "flask_appbuilder.fieldwidgets": SimpleNamespace(BS3TextFieldWidget=Meta.MockAnyWidget),
+        "flask_appbuilder.fieldwidgets": SimpleNamespace(
+            BS3TextFieldWidget=Meta.MockAnyWidget, BS3PasswordFieldWidget=Meta.MockAnyWidget
+        ),
         "flask_babel": SimpleNamespace(lazy_gettext=str),
-        "wtforms": SimpleNamespace(StringField=Meta.MockStringField, IntegerField=Meta.MockIntegerField),
+        "wtforms": SimpleNamespace(
+            StringField=Meta.MockStringField,
+            IntegerField=Meta.MockIntegerField,
+            PasswordField=Meta.MockPasswordField,
+        ),
         "wtforms.validators": SimpleNamespace(Optional=Meta.MockOptional),
     }
     with mock.patch.dict(sys.modules, stand_ins):
@@ -51,3 +57,4 @@ def test_the_fallback_extra_fields_are_the_declared_ones() -> None:
         assert str(shown["value"]) == str(field["schema"]["default"])
         kind = "integer" if "integer" in field["schema"]["type"] else "string"
         assert shown["schema"]["type"] == [kind, "null"], name
+        assert shown["schema"].get("format") == field["schema"].get("format"), name  # secrets masked alike

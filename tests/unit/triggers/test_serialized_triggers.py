@@ -70,3 +70,42 @@ def test_the_loaded_triggers_wait_for_the_calls_they_were_given() -> None:
     assert isinstance(many, FuseCallsTrigger)
     assert many.call_ids == ["5000", "5001", "5002", "x-9", "5010"]
     assert many.not_before == [(1790000000.0, ["5000", "5001"])]
+    assert single.callbacks_until is None and many.callbacks_until is None  # they poll, as they did
+
+
+#: Trigger rows of waits whose result_url is Airflow's (issue 16).
+WITH_CALLBACKS = [
+    (
+        "airflow_provider_fuse.triggers.fuse.FuseCallTrigger",
+        {
+            "call_id": "7003",
+            "fuse_conn_id": "fuse_default",
+            "poll_interval": 30.0,
+            "deadline": None,
+            "callbacks_until": 1800000900.0,
+            "callbacks_ti": {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": -1},
+        },
+    ),
+    (
+        "airflow_provider_fuse.triggers.fuse.FuseCallsTrigger",
+        {
+            "call_ids": ["1"],
+            "fuse_conn_id": "fuse_default",
+            "poll_interval": 60.0,
+            "deadline": None,
+            "not_before": None,
+            "max_concurrency": 10,
+            "max_requests_per_second": 10.0,
+            "callbacks_until": 1800000900.0,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("classpath", "kwargs"), WITH_CALLBACKS)
+def test_a_stored_trigger_waiting_on_callbacks_loads_and_serializes_the_same(
+    classpath: str, kwargs: dict[str, Any]
+) -> None:
+    trigger = load(classpath, kwargs)
+    assert trigger.callbacks_until == 1800000900.0
+    assert trigger.serialize() == (classpath, kwargs)
