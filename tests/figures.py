@@ -27,6 +27,8 @@ CLUSTER: dict[str, Any] = {
 }
 FUZZ: Counter[str] = Counter()
 DEADLINES: list[tuple[str, float, float, str]] = []
+#: Seconds from the api-server accepting a call's result_url callback to its task's end (tests/stack).
+CALLBACK_DELAYS: list[float] = []
 
 
 def fault(name: str) -> None:
@@ -46,6 +48,11 @@ def deadline(name: str, overshoot: float, poll_interval: float, kind: str = "wai
 
 def fuzzed(name: str, count: int = 1) -> None:
     FUZZ[name] += count
+
+
+def callback_to_success(seconds: float) -> None:
+    """A task ended ``seconds`` after the api-server accepted its call's callback."""
+    CALLBACK_DELAYS.append(seconds)
 
 
 def queue_requests_processed(entries: Iterable[Mapping[str, Any]] | Iterable[Any]) -> int:
@@ -163,6 +170,7 @@ def summary() -> dict[str, Any]:
         "deadline_checks": len(DEADLINES),
         "worst_wait_overshoot": worst("wait"),
         "worst_task_end_overshoot": worst("task end"),
+        "callback_to_success_seconds": round(max(CALLBACK_DELAYS), 1) if CALLBACK_DELAYS else None,
         **cluster_summary(),
     }
 
@@ -207,6 +215,8 @@ def _report_suites(figures: Mapping[str, Any], write: Any) -> None:
     for name in ("faults", "crashes", "fuzz"):
         if figures[name]:
             write(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in figures[name].items()))
+    if figures["callback_to_success_seconds"] is not None:
+        write(f"  callback accepted to task success: {figures['callback_to_success_seconds']} s at most")
     for key, what in (("worst_wait_overshoot", "wait ended"), ("worst_task_end_overshoot", "task end date")):
         if figures[key]:
             worst = figures[key]
