@@ -128,7 +128,7 @@ class AirflowSandbox:
                 time.sleep(0.5)
             yield url
         finally:
-            _stop(server)
+            stop_process_group(server)
 
     def task_states(self, dag_id: str) -> dict[str, str]:
         """Final state of each task instance in the DAG's latest run (``task_id`` or ``task_id[map_index]``)."""
@@ -181,7 +181,7 @@ class AirflowSandbox:
         return completed
 
 
-def _stop(server: subprocess.Popen[bytes]) -> None:
+def stop_process_group(server: subprocess.Popen[bytes]) -> None:
     """Its whole process group: SIGTERM, then SIGKILL if it lingers."""
     for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -21,7 +20,7 @@ import pytest
 import requests
 
 from airflow_provider_fuse.testing import FuseSimulator
-from airflow_provider_fuse.testing.airflow_sandbox import AirflowSandbox
+from airflow_provider_fuse.testing.airflow_sandbox import AirflowSandbox, stop_process_group
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -134,7 +133,7 @@ def airflow_ui(tmp_path_factory: pytest.TempPathFactory, simulator: FuseSimulato
         password = _wait_until_serving(url, sandbox.home, server, log_path)
         yield AirflowUI(url, password, sandbox)
     finally:
-        _stop(server)
+        stop_process_group(server)
         sandbox.cleanup()
 
 
@@ -152,18 +151,6 @@ def _wait_until_serving(url: str, home: Path, server: subprocess.Popen[bytes], l
             pass  # not up yet, or the password file is being written
         time.sleep(0.5)
     raise RuntimeError(f"api-server did not start:\n{log_path.read_text(errors='replace')[-4000:]}")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(server.pid, sig)
-            server.wait(timeout=wait)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from aioresponses import aioresponses
 
 from airflow_provider_fuse import callbacks
 from airflow_provider_fuse.callbacks import HEAD_KEY
-from airflow_provider_fuse.triggers import fuse as trigger_module
 from airflow_provider_fuse.triggers.fuse import FuseCallTrigger
 from tests.callback_support import FakeClock, recorded_callbacks
 from tests.conftest import FUSE_URL, HANG, within
@@ -21,14 +20,6 @@ pytestmark = pytest.mark.usefixtures("fuse_conn")
 STATUS_URL = f"{FUSE_URL}/outbound/5"
 TI = SimpleNamespace(dag_id="reminders", run_id="manual__1", task_id="call", map_index=-1)
 DONE = {"call_id": None, "status": "completed", "phone_number": "61***234", "attempts": 1, "events": []}
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(trigger_module, "time", fake)
-    monkeypatch.setattr(trigger_module.asyncio, "sleep", fake.asleep)
-    return fake
 
 
 @pytest.fixture

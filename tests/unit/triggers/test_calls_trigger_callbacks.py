@@ -11,7 +11,6 @@ from aioresponses import aioresponses
 
 from airflow_provider_fuse import callbacks
 from airflow_provider_fuse.callbacks import HEAD_KEY, chunk_key
-from airflow_provider_fuse.triggers import fuse as trigger_module
 from airflow_provider_fuse.triggers.fuse import CALLBACKS_READ_SECONDS, FuseCallsTrigger
 from tests.callback_support import FakeClock, recorded_callbacks
 from tests.conftest import FUSE_URL, HANG, within
@@ -28,14 +27,6 @@ def ended(call_id: str | None, status: str = "completed") -> dict[str, Any]:
 
 def status(status: str) -> dict[str, Any]:
     return {"call_details": {"status": status, "attempts": "1", "phone_number": "'6175551234'", "events": []}}
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(trigger_module, "time", fake)
-    monkeypatch.setattr(trigger_module.asyncio, "sleep", fake.asleep)
-    return fake
 
 
 class Record:
