@@ -71,7 +71,8 @@ def verify_token(token: str, secret: str) -> CallbackPurpose | None:
     if purpose is None or not secret:
         return None
     payload, mac = token.split(".")
-    return purpose if hmac.compare_digest(mac, _mac(payload, secret)) else None
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a 500, not a 404).
+    return purpose if hmac.compare_digest(mac.encode(), _mac(payload, secret).encode()) else None
 
 
 def fingerprint(details: Mapping[str, Any], secret: str) -> str:

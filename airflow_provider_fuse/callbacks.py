@@ -16,7 +16,7 @@ from typing import Any, TypedDict, cast
 
 from airflow_provider_fuse.callback_token import CallbackPurpose, make_token
 from airflow_provider_fuse.exceptions import FuseValidationError
-from airflow_provider_fuse.models import CallDetails, CallDetailsDict
+from airflow_provider_fuse.models import CallDetails, CallDetailsDict, CallStatus
 from airflow_provider_fuse.plugins import CALLBACKS_PATH
 from airflow_provider_fuse.urls import check_url
 
@@ -123,8 +123,9 @@ def airflow_result_url(
         task_id=ti.task_id,
         map_index=int(ti.map_index if ti.map_index is not None else -1),
     )
-    url = f"{base_url.rstrip('/')}{CALLBACKS_PATH}{make_token(purpose, callback_secret)}"
-    return str(check_url(url, field="[api] base_url"))
+    # The address is checked before the token joins it: an error quotes the URL it refused.
+    check_url(f"{base_url.rstrip('/')}{CALLBACKS_PATH}", field="[api] base_url")
+    return f"{base_url.rstrip('/')}{CALLBACKS_PATH}{make_token(purpose, callback_secret)}"
 
 
 def resolve_result_url(
@@ -204,10 +205,13 @@ async def callback_outcome(ti: Any, call_id: str | None = None) -> CallDetailsDi
     """The final details of ``ti``'s call as a callback reported them, or None when none arrived.
 
     A callback naming another call is ignored; one naming no call is taken as ``ti``'s (ASSUMED: the
-    token is per task instance, and Fuse's documented call_details carry no id), the latest first.
+    token is per task instance, and Fuse's documented call_details carry no id), the latest final one
+    first: a non-final callback delivered after the final one does not hide it.
     """
     for entry in reversed(await callbacks_since(ti)):
         details = entry["details"]
+        if not CallStatus.is_terminal(str(details.get("status") or "")):
+            continue
         if call_id is None or details.get("call_id") in (None, str(call_id)):
             return {**details, "call_id": details.get("call_id") or call_id}
     return None

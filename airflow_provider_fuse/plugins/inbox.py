@@ -8,6 +8,7 @@ or concurrent delivery finds the first one's marker and changes nothing.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -123,11 +124,15 @@ def record(found: Verified, body: Mapping[str, Any]) -> str | None:
 
 
 def _phone_digest(details: CallDetails, found: Verified) -> str | None:
-    """The keyed digest of the callback's number as E.164 (Fuse may write it national, quoted)."""
-    try:
-        return phone_digest(to_e164(details.phone_number or "", region=found.default_region), found.secret)
-    except FuseValidationError:
-        return None
+    """The keyed digest of the callback's number as E.164: read in the connection's default region,
+    else as international digits without their ``+`` (Fuse's documented sample: ``'447911123456'``)."""
+    number = details.phone_number or ""
+    for candidate in (number, "+" + re.sub(r"\D", "", number)):
+        try:
+            return phone_digest(to_e164(candidate, region=found.default_region), found.secret)
+        except FuseValidationError:
+            continue
+    return None
 
 
 def _append(

@@ -29,6 +29,13 @@ def test_a_token_names_its_purpose_and_verifies_with_its_secret() -> None:
     assert "/" not in token and "?" not in token  # one path segment
 
 
+@pytest.mark.parametrize("mac", ["\u00e9", "\u00e9" * 43, "\U0001f4de"])
+def test_a_mac_with_characters_outside_ascii_does_not_verify(mac: str) -> None:
+    """hmac.compare_digest raises on such text: the route would answer 500 instead of 404."""
+    payload = make_token(PURPOSE, SECRET).split(".")[0]
+    assert verify_token(f"{payload}.{mac}", SECRET) is None
+
+
 def test_another_secret_does_not_verify() -> None:
     assert verify_token(make_token(PURPOSE, SECRET), "z" * 40) is None
     assert verify_token(make_token(PURPOSE, SECRET), "") is None

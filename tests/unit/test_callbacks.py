@@ -52,6 +52,14 @@ def test_the_url_keeps_a_base_path_and_allows_plain_http_only_on_loopback() -> N
         build("http://airflow.example.com")
 
 
+def test_a_refused_base_url_quotes_no_part_of_the_token() -> None:
+    with pytest.raises(FuseValidationError) as refused:
+        build("http://airflow.example.com")
+    token = build().rsplit("/", 1)[1]
+    payload, mac = token.split(".")
+    assert payload[:8] not in str(refused.value) and mac[:8] not in str(refused.value)
+
+
 def test_a_missing_base_url_or_secret_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(FuseValidationError, match="callback_secret"):
         build(secret="")
@@ -124,6 +132,15 @@ async def test_callback_outcome_takes_this_call_or_one_naming_none(xcom: dict[st
     outcome = await callback_outcome(TI, "42")
     assert outcome is not None and outcome["call_id"] == "42"
     xcom.update(recorded(1, {0: "41"}))
+    assert await callback_outcome(TI, "42") is None
+
+
+async def test_a_non_final_callback_after_the_final_one_does_not_hide_it(xcom: dict[str, Any]) -> None:
+    xcom.update(recorded(2, {0: "42", 1: "42"}))
+    xcom[chunk_key(0)][1]["details"]["status"] = "in progress"
+    outcome = await callback_outcome(TI, "42")
+    assert outcome is not None and outcome["status"] == "completed"
+    xcom[chunk_key(0)][0]["details"]["status"] = "queued"
     assert await callback_outcome(TI, "42") is None
 
 

@@ -40,6 +40,24 @@ def test_a_json_callback_is_recorded_masked_resumes_and_emits_one_asset_event(
 
 
 @pytest.mark.parametrize(
+    ("written", "e164"),
+    [
+        ("'447911123456'", "+447911123456"),  # Fuse's sample form: international digits, no "+"
+        ("'33612345678'", "+33612345678"),
+        ("'+447911123456'", "+447911123456"),
+        ("'16175550123'", "+16175550123"),  # the default region's country code and national number
+    ],
+)
+def test_a_number_from_outside_the_default_region_gets_its_digest(
+    client: Any, database: FakeDatabase, written: str, e164: str
+) -> None:
+    """A campaign matches callbacks without call ids by this digest: None would leave its rows untracked."""
+    assert client.post(url(), json={**body(), "phone_number": written}).status_code == 200
+    (entry,) = entries(database)
+    assert entry["phone_digest"] == phone_digest(e164, SECRET)
+
+
+@pytest.mark.parametrize(
     "send",
     [
         pytest.param(lambda c, u: c.post(u, json={"call_details": body()}), id="wrapped-json"),
