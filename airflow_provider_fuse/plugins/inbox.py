@@ -200,18 +200,36 @@ class _Database:
         )
 
     def set(self, purpose: CallbackPurpose, key: str, value: Any) -> None:
+        """Plain JSON, as the Task SDK's own writes store it and read it back (``XComModel.set`` has no
+        ``serialize=False`` before Airflow 3.2, and would store a JSON string in the JSON column)."""
+        from airflow.models.dagrun import DagRun
         from airflow.models.xcom import XComModel
+        from sqlalchemy import delete, select
 
-        XComModel.set(
-            key=key,
-            value=value,
-            dag_id=purpose.dag_id,
-            task_id=purpose.task_id,
-            run_id=purpose.run_id,
-            map_index=purpose.map_index,
-            serialize=False,  # plain JSON, as the REST API writes it; the Task SDK reads it back as is
-            session=self.session,
+        dag_run_id = self.session.scalar(
+            select(DagRun.id).where(DagRun.dag_id == purpose.dag_id, DagRun.run_id == purpose.run_id)
         )
+        self.session.execute(
+            delete(XComModel).where(
+                XComModel.dag_id == purpose.dag_id,
+                XComModel.run_id == purpose.run_id,
+                XComModel.task_id == purpose.task_id,
+                XComModel.map_index == purpose.map_index,
+                XComModel.key == key,
+            )
+        )
+        self.session.add(
+            XComModel(
+                dag_run_id=dag_run_id,
+                key=key,
+                value=value,
+                run_id=purpose.run_id,
+                task_id=purpose.task_id,
+                dag_id=purpose.dag_id,
+                map_index=purpose.map_index,
+            )
+        )
+        self.session.flush()
 
     def resume(self, ti: Any, details: CallDetails) -> bool:
         """Resume a task deferred on this very call with the trigger's own event: no status request.

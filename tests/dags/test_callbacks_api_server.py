@@ -122,6 +122,7 @@ def test_a_callback_from_the_simulator_is_recorded_once_through_the_real_api_ser
             assert xcom(HEAD_KEY) == {"count": 1}
             assert len(query(sandbox, "SELECT id FROM asset_event")) == 1
     output = (sandbox.home / "api-server.log").read_text(errors="replace")
-    assert "/fuse/callbacks/***" in output  # the access log wrote the path, redacted
+    # The access log wrote the path, redacted (Airflow 3.1's uvicorn log writes it percent-encoded).
+    assert "/fuse/callbacks/***" in output or "/fuse/callbacks/%2A%2A%2A" in output
     assert token not in output and token.split(".")[1] not in output
     assert NUMBER[1:] not in output and SECRET not in output
