@@ -63,7 +63,7 @@ autodoc_class_signature = "separated"
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(airflow|pendulum|aiohttp|requests|phonenumbers|datetime|collections|typing|typing_extensions|enum|os|pathlib|asyncio|zoneinfo|threading|http|socket|ssl|urllib|types|abc|logging|csv|io|concurrent|contextlib|upath|fsspec)(\..*)?",
+        r"(airflow|pendulum|aiohttp|requests|phonenumbers|datetime|collections|typing|typing_extensions|enum|os|pathlib|asyncio|zoneinfo|threading|http|socket|ssl|urllib|types|abc|logging|csv|io|concurrent|contextlib|subprocess|upath|fsspec)(\..*)?",
     ),
     # Private names (a leading underscore) are never part of the API reference.
     (r"py:.*", r"airflow_provider_fuse\..*\._[A-Za-z]\w*"),
